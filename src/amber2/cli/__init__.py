@@ -1,0 +1,63 @@
+"""The ``amber2`` command line: a thin Typer layer over the Python API.
+
+Each command lives in its own module (``cli/<command>.py``) exposing ``register(app)``; this module
+builds the app and wires them in. All real work happens in the library.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import typer
+
+from amber2._version import __version__
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "prepare", "extract", "train", "evaluate", "report", "demo", "predict", "export", "serve",
+)
+
+app = typer.Typer(
+    name="amber2",
+    help="AmbER²: ambiguity-aware emotion recognition from speech and text.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"amber2 {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """AmbER²: ambiguity-aware emotion recognition from speech and text."""
+    from amber2.utils.logging import setup_logging
+
+    setup_logging(logging.DEBUG if verbose else logging.INFO)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"amber2.cli.{name}")
+        except ModuleNotFoundError as exc:  # a command whose module is not written yet
+            if exc.name == f"amber2.cli.{name}":
+                continue
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""amber2.serve."""

@@ -1,0 +1,1 @@
+"""Small shared helpers: atomic I/O, fingerprints, logging and progress bars."""
