@@ -176,13 +176,13 @@ class CorpusTable:
         it = self.items.sort_values("id")
         parts = [f"v{FORMAT_VERSION}"]
         for row in zip(it["id"], it["speaker"], it["group"], it["transcript"]):
-            parts.append("\x1f".join("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in row))
+            parts.append("\x1f".join("" if _isna(v) else str(v) for v in row))
         vt = self.votes.sort_values(["id", "rater", "kind"], kind="stable")
         for row in zip(vt["id"], vt["rater"], vt["kind"], vt["labels"], vt["secondary"],
                        vt["valence"], vt["arousal"], vt["dominance"]):
             parts.append("\x1e".join(
                 ",".join(v) if isinstance(v, (list, tuple, np.ndarray)) else
-                ("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+                ("" if _isna(v) else str(v))
                 for v in row
             ))
         return hash_strings(parts)
@@ -338,6 +338,18 @@ class CorpusBuilder:
 
 
 # ---------------------------------------------------------------------- helpers
+def _isna(v: Any) -> bool:
+    """True for None, NaN and pandas NA scalars (never for lists)."""
+    if v is None:
+        return True
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return False
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
 def _show(ids: Sequence[Any], n: int = 10) -> str:
     shown = ", ".join(repr(i) for i in list(ids)[:n])
     return shown + (f", ... ({len(ids) - n} more)" if len(ids) > n else "")

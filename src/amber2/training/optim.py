@@ -1,0 +1,139 @@
+r"""AdamW for stacked branches, with a per-branch update mask (decoupled weight decay).
+
+Implements exactly the update of ``torch.optim.AdamW`` (Loshchilov & Hutter, 2019) for every branch
+of a :class:`~amber2.model.stacked.StackedHeads`, where each branch keeps its own step count and may
+skip a step (its group has no mini-batch left in this epoch, or its runs stopped early):
+
+.. math::
+
+    \theta \leftarrow \theta (1 - \eta \lambda),\quad
+    m \leftarrow \beta_1 m + (1-\beta_1) g,\quad
+    v \leftarrow \beta_2 v + (1-\beta_2) g^2,\quad
+    \theta \leftarrow \theta - \frac{\eta}{1-\beta_1^t}\,
+        \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon}
+
+A skipped branch keeps ``theta``, ``m``, ``v`` and ``t`` unchanged, so its trajectory equals that of
+the same run trained alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from amber2.model.stacked import StackedHeads
+
+__all__ = ["StackedAdamW"]
+
+
+class StackedAdamW:
+    """AdamW over all parameters of a :class:`StackedHeads`, masked per (group, branch).
+
+    Args:
+        model: The stacked model.
+        lr: Learning rate (paper: 3e-4).
+        weight_decay: Decoupled weight decay (paper: 1e-2).
+        betas: Adam betas.
+        eps: Adam epsilon.
+    """
+
+    def __init__(
+        self,
+        model: StackedHeads,
+        lr: float = 3e-4,
+        weight_decay: float = 1e-2,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
+        self.model = model
+        self.lr, self.wd, self.eps = float(lr), float(weight_decay), float(eps)
+        self.b1, self.b2 = float(betas[0]), float(betas[1])
+        layout = model.layout
+        self.heads = list(layout.branches)
+        self._offsets: dict[str, int] = {}
+        off = 0
+        for h in self.heads:
+            self._offsets[h] = off
+            off += layout.branches[h]
+        self.n_branches = off
+        G = layout.n_groups
+        self.steps = torch.zeros(G, off, dtype=torch.float64)
+        self.params: list[tuple[str, torch.nn.Parameter]] = [(n, p) for n, p in model.named_parameters()]
+        self.state: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
+            n: (torch.zeros_like(p), torch.zeros_like(p)) for n, p in self.params
+        }
+        # How each parameter maps onto the flat branch axis (G, n_branches).
+        self._gather: dict[str, torch.Tensor] = {}
+        self._axis1: dict[str, str] = {}
+        for n, p in self.params:
+            blocks = model.branch_column_owner(n)
+            if blocks is not None:
+                idx = torch.empty(p.shape[-1], dtype=torch.long)
+                for head, k, sl in blocks:
+                    idx[sl] = self._offsets[head] + k
+                self._gather[n] = idx
+            else:
+                self._axis1[n] = model.branch_axis_head(n)
+
+    def zero_grad(self) -> None:
+        """Drop gradients."""
+        for _, p in self.params:
+            p.grad = None
+
+    def _expand(self, name: str, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Broadcast per-branch values ``(G, n_branches)`` to parameter ``name``'s shape."""
+        if name in self._gather:
+            v = values[:, self._gather[name]]  # (G, cols)
+            return v.view(v.shape[0], *([1] * (like.dim() - 2)), v.shape[1])
+        head = self._axis1[name]
+        o = self._offsets[head]
+        K = self.model.layout.branches[head]
+        v = values[:, o:o + K]
+        return v.view(v.shape[0], K, *([1] * (like.dim() - 2)))
+
+    def flat_mask(self, active: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Concatenate ``{head: (G, K_h) bool}`` into ``(G, n_branches)`` floats."""
+        return torch.cat([active[h].to(torch.float64) for h in self.heads], dim=1)
+
+    @torch.no_grad()
+    def step(self, active: Mapping[str, torch.Tensor]) -> None:
+        """One AdamW step for the branches marked active (``{head: (G, K_h) bool}``)."""
+        a = self.flat_mask(active)
+        self.steps += a
+        t = self.steps.clamp(min=1.0)
+        bc1 = 1.0 - self.b1 ** t
+        bc2_sqrt = torch.sqrt(1.0 - self.b2 ** t)
+        per_branch = {
+            "decay": (1.0 - self.lr * self.wd * a),
+            "w1": (1.0 - self.b1) * a,
+            "w2": (1.0 - self.b2) * a,
+            "step": self.lr * a / bc1,
+            "bc2": bc2_sqrt,
+        }
+        all_active = bool((a > 0).all())
+        for name, p in self.params:
+            g = p.grad
+            if g is None:
+                continue
+            m, v = self.state[name]
+            dt = p.dtype
+            ex = {k: self._expand(name, val, p).to(dt) for k, val in per_branch.items()}
+            if all_active:
+                # Same arithmetic with scalar-free broadcasting; bias terms still per branch.
+                p.mul_(1.0 - self.lr * self.wd)
+                m.lerp_(g, 1.0 - self.b1)
+                v.mul_(self.b2).addcmul_(g, g, value=1.0 - self.b2)
+            else:
+                p.mul_(ex["decay"])
+                m.lerp_(g, ex["w1"].expand_as(m) if m.dim() else ex["w1"])
+                v.lerp_(g * g, ex["w2"].expand_as(v))
+            denom = v.sqrt()
+            denom.div_(ex["bc2"]).add_(self.eps)
+            torch.div(m, denom, out=denom)
+            denom.mul_(ex["step"])
+            p.sub_(denom)
+
+    def state_size_bytes(self) -> int:
+        """Memory held by the optimiser state."""
+        return sum(m.numel() * m.element_size() * 2 for m, _ in self.state.values())
