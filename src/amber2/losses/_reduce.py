@@ -1,0 +1,104 @@
+"""Reductions and hyperparameter broadcasting shared by the losses."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["as_hyperparameter", "weighted_mean"]
+
+
+def weighted_mean(x: Tensor, sample_weight: Any | None = None, *, dim: int = -1) -> Tensor:
+    r"""Weighted mean over the batch axis: :math:`\sum_i w_i x_i / \sum_i w_i`.
+
+    Rows with weight 0 are dropped exactly: their value is never read (even NaN cannot leak into the
+    result) and they receive a zero gradient (keep padded rows finite, e.g. zero targets, so that the
+    computation upstream of ``x`` does not turn that zero into NaN). With all weights 0 the result is 0.
+
+    Args:
+        x: Per-sample values, shape ``(..., B)`` (``B`` along ``dim``).
+        sample_weight: ``None`` (plain mean) or non-negative weights broadcastable against ``x``,
+            typically ``(B,)`` or ``(..., B)``; 0/1 masks for padded batches.
+        dim: The batch axis.
+
+    Returns:
+        Tensor of the broadcast shape of ``x`` and ``sample_weight`` without ``dim``.
+
+    Raises:
+        ValueError: Weights that do not broadcast against ``x`` or are negative / non-finite.
+    """
+    if sample_weight is None:
+        return x.mean(dim=dim)
+    w = torch.as_tensor(sample_weight, dtype=x.dtype, device=x.device)
+    try:
+        x_b, w_b = torch.broadcast_tensors(x, w)
+    except RuntimeError:
+        raise ValueError(
+            f"sample_weight of shape {tuple(w.shape)} does not broadcast against the per-sample losses of "
+            f"shape {tuple(x.shape)} (expected (B,) or (..., B))"
+        ) from None
+    if bool((w < 0).any()) or not bool(torch.isfinite(w).all()):
+        raise ValueError("sample_weight must be finite and non-negative")
+    keep = w_b > 0
+    num = (torch.where(keep, x_b, torch.zeros_like(x_b)) * w_b).sum(dim=dim)
+    den = w_b.sum(dim=dim)
+    return num / den.clamp_min(torch.finfo(den.dtype).tiny)
+
+
+def as_hyperparameter(
+    value: Any, name: str, per_sample_shape: torch.Size, like: Tensor, *, minimum: float = 0.0
+) -> float | Tensor:
+    """Check a loss hyperparameter against the per-sample shape ``(..., B)``.
+
+    Rule: a Python number, a 0-d tensor, or a tensor whose shape broadcasts against the per-sample shape
+    **without adding dimensions** and whose last axis is 1 (one value per run: ``(..., 1)``) or ``B``
+    (one value per sample). A per-run tensor without its trailing singleton axis, e.g. ``(G, S)``
+    against ``(G, S, B)``, is refused (it would align ``S`` with ``B``).
+
+    Args:
+        value: The hyperparameter.
+        name: Its name, for error messages.
+        per_sample_shape: Shape ``(..., B)`` of the per-sample loss terms.
+        like: Tensor whose dtype and device a tensor value is moved to.
+        minimum: Smallest allowed value.
+
+    Returns:
+        A float or a tensor on ``like``'s device.
+
+    Raises:
+        TypeError: Not a number or tensor.
+        ValueError: Bad shape, NaN, or a value below ``minimum``.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number or a tensor; got a bool")
+    if isinstance(value, (int, float)):
+        v = float(value)
+        if not (math.isfinite(v) and v >= minimum):
+            raise ValueError(f"{name} must be a finite number >= {minimum}; got {value}")
+        return v
+    if not isinstance(value, Tensor):
+        try:
+            value = torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(f"{name} must be a number or a tensor; got {type(value).__name__}") from exc
+    t = value.to(dtype=like.dtype, device=like.device)
+    if t.ndim > 0:
+        batch = per_sample_shape[-1] if len(per_sample_shape) else 1
+        shape_ok = t.shape[-1] in (1, batch)
+        if shape_ok:
+            try:
+                shape_ok = torch.broadcast_shapes(t.shape, per_sample_shape) == per_sample_shape
+            except RuntimeError:
+                shape_ok = False
+        if not shape_ok:
+            raise ValueError(
+                f"{name} has shape {tuple(t.shape)}; it must broadcast against the per-sample loss shape "
+                f"{tuple(per_sample_shape)} (..., B) without adding dimensions: use a number, shape (..., 1) "
+                "for one value per run (e.g. kappa[..., None]) or (..., B) for one value per sample"
+            )
+    if not bool(torch.isfinite(t).all()) or bool((t < minimum).any()):
+        raise ValueError(f"{name} must be finite and >= {minimum}")
+    return t

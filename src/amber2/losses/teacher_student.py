@@ -1,0 +1,377 @@
+r"""The AmbER² teacher-student loss (Eq. 3-6 of the paper) and its composable parts.
+
+One head is the **student** :math:`s = p_{m^*}` (the fusion head in the paper); the other heads are
+**experts** :math:`p_m`. With :math:`y` the raters' distribution (Eq. 1) and JS the Jensen-Shannon
+divergence (natural log):
+
+.. math::
+    L_{RAI} &= JS(y \| s)                                               && (3) \\
+    L_{MAI} &= \sum_{m \ne m^*} u_m\, JS(s \| p_m)                     && (4) \\
+    u_m &= \mathrm{softmax}_m(-\kappa D_m), \quad D_m = JS(p_m \| y)     && (5,\ \text{per sample}) \\
+    L &= \lambda_{RAI} L_{RAI} + \lambda_{MAI} L_{MAI}
+         \;[+\; \lambda_{RAI} \textstyle\sum_{m \ne m^*} JS(y \| p_m)]     && (6)
+
+The bracketed expert-fidelity term and three other choices the paper leaves open are the switches of
+:class:`AmbER2Options` (see its docstring and ``docs/metrics_and_losses.md``).
+
+Shapes: every head's probabilities have shape ``(..., B, C)``; leading dims are runs of a stacked
+ensemble and broadcast against each other and against ``y`` (e.g. experts ``(G, 1, B, C)`` shared by
+students ``(G, S, B, C)``, ``y`` of shape ``(B, C)``). Per-sample terms have the broadcast shape
+``(..., B)``; batch reductions are (weighted) means over ``B``, so a scalar term has shape ``(...)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from amber2.losses._reduce import as_hyperparameter, weighted_mean
+from amber2.losses.divergence import js_distance, js_divergence
+
+__all__ = [
+    "AmbER2LossTerms",
+    "AmbER2Options",
+    "amber2_loss",
+    "expert_distances",
+    "expert_weights",
+    "modality_alignment",
+    "rater_fidelity",
+]
+
+JSKind = Literal["divergence", "distance"]
+_JS_KINDS = ("divergence", "distance")
+
+
+@dataclass(frozen=True)
+class AmbER2Options:
+    r"""The four decisions the paper leaves open, each an ablation switch (defaults: method.md).
+
+    Attributes:
+        expert_fidelity: Decision 1, how experts learn. True: every expert also gets its own
+            rater-fidelity term :math:`\lambda_{RAI} JS(y \| p_m)`, so the experts are trained teachers
+            (Eq. 6 alone has no term that trains an expert on ``y``; with detached experts they would
+            never learn). False: the loss is exactly Eq. 6.
+        detach_experts: Decision 2, gradient through the experts in :math:`L_{MAI}`. True: the experts'
+            distributions are detached there, so distillation pulls the student toward the experts and
+            never the experts toward the student. False: :math:`JS(s \| p_m)` also moves the experts.
+        detach_weights: Decision 3, gradient through :math:`u_m`. True: :math:`u_m` is computed from
+            detached :math:`D_m` (a weighting, not an objective: otherwise the loss could be lowered by
+            shifting weight between experts rather than by fitting). False: gradients flow through
+            :math:`u_m` into every head.
+        js: Decision 4, which JS every loss term uses: ``"divergence"`` (default; the paper says
+            "Jensen-Shannon divergence", smooth at 0) or ``"distance"`` (its square root, the metric
+            "JS"; gradient set to 0 where the two distributions coincide).
+
+    With the defaults (``detach_experts`` and ``detach_weights`` on) an expert's gradient comes only from
+    its fidelity term and does not depend on ``lambda_mai`` or ``kappa``: a trainer that shares one expert
+    between several students can compute the expert terms once and the student terms per student.
+    """
+
+    expert_fidelity: bool = True
+    detach_experts: bool = True
+    detach_weights: bool = True
+    js: JSKind = "divergence"
+
+    def __post_init__(self) -> None:
+        for f in ("expert_fidelity", "detach_experts", "detach_weights"):
+            if not isinstance(getattr(self, f), bool):
+                raise TypeError(f"AmbER2Options.{f} must be a bool; got {getattr(self, f)!r}")
+        if self.js not in _JS_KINDS:
+            raise ValueError(f"AmbER2Options.js must be one of {_JS_KINDS}; got {self.js!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-able dict (round-trips through :meth:`from_dict`)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AmbER2Options:
+        """Build options from a dict such as :meth:`to_dict` returns (missing keys take defaults).
+
+        Raises:
+            ValueError: Unknown keys (the message lists the known ones).
+            TypeError: A value of the wrong type.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown AmbER2Options keys {unknown}; known: {sorted(known)}")
+        return cls(**dict(data))
+
+
+@dataclass(frozen=True)
+class AmbER2LossTerms:
+    r"""Everything :func:`amber2_loss` computed.
+
+    Attributes:
+        total: The loss to minimise, shape ``(...)`` (leading run dims; 0-d for one run). Weighted mean
+            over ``B`` of :math:`\lambda_{RAI} L_{RAI,i} + \lambda_{MAI} L_{MAI,i}` plus
+            :math:`\lambda_{RAI} \sum_m JS(y_i \| p_{m,i})` when ``expert_fidelity``.
+        rai: :math:`L_{RAI}` (Eq. 3), weighted mean over ``B``, shape ``(...)``; not multiplied by lambda.
+        mai: :math:`L_{MAI}` (Eq. 4), same shape; zeros when there is no expert.
+        expert_rai: ``{expert: mean JS(y || p_m)}``, each of the expert's own leading shape (a shared
+            expert ``(G, 1, B, C)`` gives ``(G, 1)``); reported even when ``expert_fidelity`` is off.
+        u: Expert weights (Eq. 5), shape ``(..., B, M)``, summing to 1 over ``M`` (``M = 0``: empty).
+        D: Expert-to-rater divergences :math:`D_m`, shape ``(..., B, M)``.
+        experts: Expert names in the order of the last axis of ``u`` and ``D``.
+        student: The student head's name.
+        options: The options the loss was computed with.
+    """
+
+    total: Tensor
+    rai: Tensor
+    mai: Tensor
+    expert_rai: dict[str, Tensor]
+    u: Tensor
+    D: Tensor
+    experts: tuple[str, ...]
+    student: str
+    options: AmbER2Options = field(default_factory=AmbER2Options)
+
+    def summary(self) -> dict[str, float]:
+        """Detached means of the scalar terms, for logging (``total``, ``rai``, ``mai``, ``rai/<m>``)."""
+        out = {
+            "total": float(self.total.detach().mean()),
+            "rai": float(self.rai.detach().mean()),
+            "mai": float(self.mai.detach().mean()),
+        }
+        for m, v in self.expert_rai.items():
+            out[f"rai/{m}"] = float(v.detach().mean())
+        return out
+
+
+def _js_fn(kind: JSKind) -> Callable[[Tensor, Tensor], Tensor]:
+    if kind == "divergence":
+        return js_divergence
+    if kind == "distance":
+        return js_distance
+    raise ValueError(f"js must be one of {_JS_KINDS}; got {kind!r}")
+
+
+def rater_fidelity(y: Tensor, p: Tensor, *, js: JSKind = "divergence") -> Tensor:
+    r"""Per-sample rater fidelity :math:`JS(y \| p)` (Eq. 3 for the student, decision 1 for experts).
+
+    Args:
+        y: Rater distributions ``(..., B, C)``.
+        p: Head probabilities, broadcastable against ``y``.
+        js: ``"divergence"`` or ``"distance"``.
+
+    Returns:
+        Tensor ``(..., B)`` (broadcast shape without the class axis).
+    """
+    return _js_fn(js)(y, p)
+
+
+def expert_distances(experts: Sequence[Tensor], y: Tensor, *, js: JSKind = "divergence") -> Tensor:
+    r"""Per-sample distances of each expert to the raters, :math:`D_m = JS(p_m \| y)` (Eq. 5).
+
+    Args:
+        experts: Expert probabilities, each ``(..., B, C)``, broadcastable against each other and ``y``.
+        y: Rater distributions.
+        js: ``"divergence"`` or ``"distance"``.
+
+    Returns:
+        Tensor ``(..., B, M)`` (broadcast shape), experts in the given order.
+    """
+    fn = _js_fn(js)
+    ds = [fn(p, y) for p in experts]
+    shape = torch.broadcast_shapes(*(d.shape for d in ds)) if ds else y.shape[:-1]
+    if not ds:
+        return y.new_zeros((*shape, 0))
+    return torch.stack([torch.broadcast_to(d, shape) for d in ds], dim=-1)
+
+
+def expert_weights(D: Tensor, kappa: float | Tensor = 4.0) -> Tensor:
+    r"""Expert weights per sample, :math:`u_m = \exp(-\kappa D_m) / \sum_{m'} \exp(-\kappa D_{m'})` (Eq. 5).
+
+    Experts closer to the raters (smaller :math:`D_m`) get more weight; ``kappa`` sets how sharply
+    (0: uniform weights).
+
+    Args:
+        D: Distances, shape ``(..., B, M)``.
+        kappa: Sharpness; a number, or a tensor broadcastable against ``D.shape[:-1]`` = ``(..., B)``
+            under the rule of :func:`amber2_loss` (``(..., 1)`` per run, ``(..., B)`` per sample).
+
+    Returns:
+        Tensor of ``D``'s shape (broadcast with ``kappa``), summing to 1 over the last axis.
+
+    Examples:
+        >>> u = expert_weights(torch.tensor([[0.1, 0.3]]), kappa=4.0)
+        >>> bool(u[0, 0] > u[0, 1]), round(float(u.sum()), 6)
+        (True, 1.0)
+    """
+    k = as_hyperparameter(kappa, "kappa", D.shape[:-1], D)
+    if isinstance(k, Tensor) and k.ndim > 0:
+        k = k.unsqueeze(-1)
+    return torch.softmax(-k * D, dim=-1)
+
+
+def modality_alignment(s: Tensor, experts: Sequence[Tensor], u: Tensor, *, js: JSKind = "divergence") -> Tensor:
+    r"""Per-sample modality alignment :math:`\sum_m u_m JS(s \| p_m)` (Eq. 4, before the batch mean).
+
+    Detaching is the caller's choice: :func:`amber2_loss` passes detached experts and weights under the
+    default options.
+
+    Args:
+        s: Student probabilities ``(..., B, C)``.
+        experts: Expert probabilities, each broadcastable against ``s``.
+        u: Expert weights ``(..., B, M)``, ``M = len(experts)``.
+        js: ``"divergence"`` or ``"distance"``.
+
+    Returns:
+        Tensor ``(..., B)``.
+
+    Raises:
+        ValueError: ``u``'s last axis does not match the number of experts.
+    """
+    if u.shape[-1] != len(experts):
+        raise ValueError(f"u has {u.shape[-1]} expert weights on its last axis but {len(experts)} experts")
+    if not experts:
+        return torch.zeros(torch.broadcast_shapes(s.shape[:-1], u.shape[:-1]), dtype=s.dtype, device=s.device)
+    fn = _js_fn(js)
+    terms = [fn(s, p) for p in experts]
+    shape = torch.broadcast_shapes(*(t.shape for t in terms), u.shape[:-1])
+    stacked = torch.stack([torch.broadcast_to(t, shape) for t in terms], dim=-1)
+    return (u * stacked).sum(dim=-1)
+
+
+def _check_heads(probs: Mapping[str, Tensor], y: Tensor, student: str) -> torch.Size:
+    if not isinstance(probs, Mapping) or not probs:
+        raise ValueError("probs must be a non-empty mapping {head name: probabilities (..., B, C)}")
+    if student not in probs:
+        raise KeyError(f"student head {student!r} is not in probs (heads: {', '.join(map(repr, probs))})")
+    if not isinstance(y, Tensor):
+        raise TypeError(f"y must be a torch tensor of shape (..., B, C); got {type(y).__name__}")
+    if y.ndim < 2:
+        raise ValueError(f"y must have shape (..., B, C); got {tuple(y.shape)}")
+    n_classes = y.shape[-1]
+    for name, p in probs.items():
+        if not isinstance(p, Tensor):
+            raise TypeError(f"probs[{name!r}] must be a torch tensor; got {type(p).__name__}")
+        if p.ndim < 2 or p.shape[-1] != n_classes:
+            raise ValueError(
+                f"probs[{name!r}] has shape {tuple(p.shape)}; expected (..., B, {n_classes}) to match y "
+                f"{tuple(y.shape)}"
+            )
+    try:
+        full = torch.broadcast_shapes(y.shape, *(p.shape for p in probs.values()))
+    except RuntimeError:
+        shapes = ", ".join(f"{k}: {tuple(v.shape)}" for k, v in probs.items())
+        raise ValueError(
+            f"head probabilities and y do not broadcast against each other (y: {tuple(y.shape)}, {shapes})"
+        ) from None
+    return full[:-1]
+
+
+def amber2_loss(
+    probs: Mapping[str, Tensor],
+    y: Tensor,
+    *,
+    student: str,
+    lambda_rai: float | Tensor = 1.0,
+    lambda_mai: float | Tensor = 0.5,
+    kappa: float | Tensor = 4.0,
+    options: AmbER2Options = AmbER2Options(),
+    sample_weight: Tensor | None = None,
+) -> AmbER2LossTerms:
+    r"""The AmbER² loss (Eq. 3-6) with the options of :class:`AmbER2Options`.
+
+    Per sample :math:`i` (batch axis ``B``), with experts :math:`m \ne m^*` in the order of ``probs``:
+
+    .. math::
+        \ell_i = \lambda_{RAI} JS(y_i \| s_i)
+                 + \lambda_{MAI} \sum_m u_{im} JS(s_i \| \bar p_{im})
+                 + [\lambda_{RAI} \textstyle\sum_m JS(y_i \| p_{im})]_{\text{expert\_fidelity}},
+        \qquad u_{im} = \mathrm{softmax}_m(-\kappa \bar D_{im})
+
+    where :math:`\bar p` / :math:`\bar D` are detached when ``detach_experts`` / ``detach_weights``; the
+    returned ``total`` is the weighted mean of :math:`\ell_i` over ``B``. With one head only there is no
+    expert and ``mai`` is 0.
+
+    Shape rules:
+        * ``probs[m]`` and ``y``: ``(..., B, C)``, broadcastable against each other; the per-sample
+          shape ``P = (..., B)`` is their broadcast shape without ``C``.
+        * ``lambda_rai``, ``lambda_mai``, ``kappa``: a number, a 0-d tensor, or a tensor that broadcasts
+          against ``P`` without adding dimensions and whose last axis is 1 or ``B``: ``(..., 1)`` for one
+          value per run (e.g. ``kappa`` of shape ``(G, S, 1)`` for runs ``(G, S)``), ``(..., B)`` per
+          sample. ``(G, S)`` against ``P = (G, S, B)`` is refused.
+        * ``sample_weight``: ``None`` or non-negative weights broadcastable against ``P`` (``(B,)`` or
+          ``(..., B)``); rows with weight 0 are dropped exactly (padding).
+        * Outputs: ``total``, ``rai``, ``mai`` have shape ``P[:-1]`` (``(...)``); ``u`` and ``D`` have
+          shape ``(*P, M)``.
+
+    A shared expert (``(G, 1, B, C)`` against students ``(G, S, B, C)``) contributes its fidelity term to
+    each of the ``S`` runs' ``total``; a trainer that sums ``total`` over runs and wants each expert
+    counted once should use ``expert_fidelity=False`` and add ``terms.expert_rai`` itself (under the
+    default detach options the expert terms do not depend on ``lambda_mai`` or ``kappa``).
+
+    Args:
+        probs: ``{head name: probabilities (..., B, C)}`` (softmax of the heads' logits).
+        y: Rater distributions ``(..., B, C)``; usually with exact zeros (handled).
+        student: Name of the student head (a key of ``probs``).
+        lambda_rai: :math:`\lambda_{RAI}` (paper: 1.0).
+        lambda_mai: :math:`\lambda_{MAI}` (paper grid: 0.3, 0.5, 0.7).
+        kappa: Sharpness :math:`\kappa` of Eq. 5 (paper grid: 2, 4, 8).
+        options: :class:`AmbER2Options` (default: every default).
+        sample_weight: Per-sample weights (see shape rules).
+
+    Returns:
+        :class:`AmbER2LossTerms`.
+
+    Raises:
+        KeyError: ``student`` not in ``probs``.
+        TypeError: Non-tensor inputs.
+        ValueError: Class counts or shapes that do not match or broadcast, bad hyperparameters.
+
+    Examples:
+        >>> y = torch.tensor([[0.5, 0.5, 0.0]])
+        >>> probs = {"audio": torch.tensor([[0.4, 0.4, 0.2]]), "text": torch.tensor([[0.1, 0.8, 0.1]]),
+        ...          "fusion": torch.tensor([[0.3, 0.6, 0.1]])}
+        >>> terms = amber2_loss(probs, y, student="fusion")
+        >>> terms.experts, tuple(terms.u.shape)
+        (('audio', 'text'), (1, 2))
+    """
+    opts = options
+    if not isinstance(opts, AmbER2Options):
+        raise TypeError(f"options must be an AmbER2Options; got {type(opts).__name__}")
+    per_sample = _check_heads(probs, y, student)
+    s = probs[student]
+    lam_r = as_hyperparameter(lambda_rai, "lambda_rai", per_sample, s)
+    lam_m = as_hyperparameter(lambda_mai, "lambda_mai", per_sample, s)
+    experts = tuple(name for name in probs if name != student)
+    expert_probs = [probs[m] for m in experts]
+
+    rai_i = rater_fidelity(y, s, js=opts.js)
+    expert_rai_i = {m: rater_fidelity(y, p, js=opts.js) for m, p in zip(experts, expert_probs, strict=True)}
+    if experts:
+        D = expert_distances(expert_probs, y, js=opts.js)
+        D = torch.broadcast_to(D, (*per_sample, len(experts)))
+        u = expert_weights(D.detach() if opts.detach_weights else D, kappa)
+        teachers = [p.detach() for p in expert_probs] if opts.detach_experts else expert_probs
+        mai_i = modality_alignment(s, teachers, u, js=opts.js)
+    else:
+        as_hyperparameter(kappa, "kappa", per_sample, s)  # validate even when unused
+        D = s.new_zeros((*per_sample, 0))
+        u = s.new_zeros((*per_sample, 0))
+        mai_i = s.new_zeros(per_sample)
+
+    total_i = lam_r * rai_i + lam_m * mai_i
+    if opts.expert_fidelity and experts:
+        total_i = total_i + lam_r * sum(expert_rai_i.values())
+    total_i = torch.broadcast_to(total_i, per_sample)
+    return AmbER2LossTerms(
+        total=weighted_mean(total_i, sample_weight),
+        rai=weighted_mean(torch.broadcast_to(rai_i, per_sample), sample_weight),
+        mai=weighted_mean(torch.broadcast_to(mai_i, per_sample), sample_weight),
+        expert_rai={m: weighted_mean(v, sample_weight) for m, v in expert_rai_i.items()},
+        u=u,
+        D=D,
+        experts=experts,
+        student=student,
+        options=opts,
+    )
+
