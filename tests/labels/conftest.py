@@ -1,0 +1,14 @@
+"""Fixtures for the label-policy tests."""
+
+from __future__ import annotations
+
+import pytest
+from _labels_tables import IEMOCAP_BLOCKS, iemocap_table
+
+from amber2.corpora.table import CorpusTable
+
+
+@pytest.fixture
+def iemocap_blocks() -> CorpusTable:
+    """The three datasets.md blocks as a corpus table."""
+    return iemocap_table(IEMOCAP_BLOCKS)
