@@ -120,13 +120,15 @@ class StackedHeads(nn.Module):
             y = torch.bmm(x, self.W1[m])  # (G, B, cols_m)
             sl = self.slices[m]
             Km = self.layout.branches[m]
-            hid = torch.relu(y[..., sl["head"]] + self.b1[m])  # (G, B, Km*H)
+            # split (not slicing): its backward concatenates instead of zero-filling per slice.
+            parts = dict(zip(sl, y.split([s.stop - s.start for s in sl.values()], dim=-1), strict=True))
+            hid = torch.relu(parts["head"] + self.b1[m])  # (G, B, Km*H)
             hid = hid.view(G, B, Km, H).transpose(1, 2)  # (G, Km, B, H)
             out[m] = torch.matmul(hid, self.W2[m]) + self.b2[m]  # (G, Km, B, C)
             if self.Kf:
-                proj.append(torch.tanh(y[..., sl["proj"]] + self.bp[m]))  # (G, B, Kf*d)
-                if "gate" in sl:
-                    part = y[..., sl["gate"]]
+                proj.append(torch.tanh(parts["proj"] + self.bp[m]))  # (G, B, Kf*d)
+                if "gate" in parts:
+                    part = parts["gate"]
                     gate_pre = part if gate_pre is None else gate_pre + part
         if self.Kf:
             Kf = self.Kf

@@ -1,1 +1,1 @@
-"""amber2.report."""
+"""amber2.report: the paper's tables, plots and the Markdown report of a run."""

@@ -63,6 +63,7 @@ class StackedAdamW:
         self.state: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
             n: (torch.zeros_like(p), torch.zeros_like(p)) for n, p in self.params
         }
+        self._buffers: dict[str, torch.Tensor] = {}
         # How each parameter maps onto the flat branch axis (G, n_branches).
         self._gather: dict[str, torch.Tensor] = {}
         self._axis1: dict[str, str] = {}
@@ -117,22 +118,30 @@ class StackedAdamW:
             if g is None:
                 continue
             m, v = self.state[name]
+            buf = self._scratch(name, p)
             dt = p.dtype
             ex = {k: self._expand(name, val, p).to(dt) for k, val in per_branch.items()}
             if all_active:
-                # Same arithmetic with scalar-free broadcasting; bias terms still per branch.
                 p.mul_(1.0 - self.lr * self.wd)
                 m.lerp_(g, 1.0 - self.b1)
                 v.mul_(self.b2).addcmul_(g, g, value=1.0 - self.b2)
             else:
                 p.mul_(ex["decay"])
-                m.lerp_(g, ex["w1"].expand_as(m) if m.dim() else ex["w1"])
-                v.lerp_(g * g, ex["w2"].expand_as(v))
-            denom = v.sqrt()
-            denom.div_(ex["bc2"]).add_(self.eps)
-            torch.div(m, denom, out=denom)
-            denom.mul_(ex["step"])
-            p.sub_(denom)
+                m.lerp_(g, ex["w1"].expand_as(m))
+                torch.mul(g, g, out=buf)
+                v.lerp_(buf, ex["w2"].expand_as(v))
+            # Large temporaries are costly (fresh pages); every step reuses one buffer per parameter.
+            torch.sqrt(v, out=buf)
+            buf.div_(ex["bc2"]).add_(self.eps)
+            torch.div(m, buf, out=buf)
+            buf.mul_(ex["step"])
+            p.sub_(buf)
+
+    def _scratch(self, name: str, p: torch.Tensor) -> torch.Tensor:
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != p.shape:
+            buf = self._buffers[name] = torch.empty_like(p)
+        return buf
 
     def state_size_bytes(self) -> int:
         """Memory held by the optimiser state."""

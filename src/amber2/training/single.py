@@ -1,0 +1,139 @@
+"""The plain per-run training loop: one model, ``torch.optim.AdamW``, one run after another.
+
+This is the readable reference implementation of the protocol's training (and the engine used
+when a model has dropout). The batched ensemble (:mod:`amber2.training.ensemble`) must reproduce
+its results; a test and ``benchmarks/train_protocol.py`` check that it does.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from amber2.losses import class_balanced_weights
+from amber2.metrics import METRICS
+from amber2.model.heads import AmbER2Model, ModelConfig
+from amber2.training.config import LossConfig, OptimConfig
+from amber2.training.data import LabeledSet
+from amber2.training.objective import run_loss, selection_units
+from amber2.training.results import HeadResult, RunResult
+from amber2.training.splits import epoch_order
+
+__all__ = ["predict_probs", "train_run"]
+
+
+def _tensors(data: LabeledSet, idx: np.ndarray) -> dict[str, torch.Tensor]:
+    return {m: torch.from_numpy(a[idx]) for m, a in data.X.items()}
+
+
+@torch.no_grad()
+def predict_probs(model: AmbER2Model, xs: Mapping[str, torch.Tensor], batch: int = 4096) -> dict[str, np.ndarray]:
+    """Probabilities of every head for inputs ``{modality: (n, d)}`` (evaluation mode)."""
+    was = model.training
+    model.eval()
+    n = next(iter(xs.values())).shape[0]
+    parts: dict[str, list[torch.Tensor]] = {}
+    for s in range(0, n, batch):
+        out = model({m: x[s:s + batch] for m, x in xs.items()})
+        for h, v in out.items():
+            parts.setdefault(h, []).append(torch.softmax(v.double(), dim=-1))
+    model.train(was)
+    return {h: torch.cat(v).numpy() for h, v in parts.items()}
+
+
+def train_run(
+    data: LabeledSet,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    test_idx: np.ndarray,
+    *,
+    model_config: ModelConfig,
+    optim: OptimConfig,
+    loss: LossConfig,
+    seed: int,
+    fold: int,
+    keep_state: bool = False,
+) -> RunResult:
+    """Train one run with a plain PyTorch loop and select its epoch(s) on validation.
+
+    Args:
+        data: All items.
+        train_idx: Positions of the fold's training items.
+        val_idx: Positions of its validation items (model selection).
+        test_idx: Positions of its test items.
+        model_config: Architecture.
+        optim: Optimiser and selection settings.
+        loss: The objective.
+        seed: Run seed (weights via the heads' derived seeds; batch order via ``epoch_order``).
+        fold: Test fold (part of the batch-order seed).
+        keep_state: Keep the selected model's state dict in the result.
+
+    Returns:
+        The run's :class:`RunResult`.
+    """
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    model = AmbER2Model(model_config, seed=seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+    heads = list(model_config.head_names)
+    student = model_config.student
+    metric = METRICS[optim.selection_metric]
+    sign = 1.0 if metric.higher_is_better else -1.0
+
+    X_tr = _tensors(data, train_idx)
+    y_tr = torch.from_numpy(data.Y[train_idx]).float()
+    X_val = _tensors(data, val_idx)
+    y_val = data.Y[val_idx]
+    cw = None
+    if loss.kind == "cbce":
+        cw = torch.as_tensor(class_balanced_weights(data.Y[train_idx], beta=loss.cb_beta), dtype=torch.float32)
+
+    units = selection_units(loss, heads, student)
+    best = {u: -np.inf for u, _ in units}
+    best_epoch = dict.fromkeys(best, 0)
+    snapshots: dict[str, dict[str, torch.Tensor]] = {}
+    history: dict[str, list[float]] = {h: [] for h in heads}
+    since_best = dict.fromkeys(best, 0)
+    n = len(train_idx)
+    epochs_trained = 0
+    model.train()
+    for epoch in range(1, optim.max_epochs + 1):
+        order = torch.from_numpy(epoch_order(n, seed=seed, fold=fold, epoch=epoch))
+        for s in range(0, n, optim.batch_size):
+            b = order[s:s + optim.batch_size]
+            logits = model({m: x[b] for m, x in X_tr.items()})
+            value = run_loss(logits, y_tr[b], loss, student=student, class_weights=cw)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+        epochs_trained = epoch
+        probs = predict_probs(model, X_val)
+        for h in heads:
+            history[h].append(float(metric.set_fn(y_val, probs[h])))
+        for u, _ in units:
+            score = sign * history[u][-1]
+            if score > best[u]:
+                best[u], best_epoch[u], since_best[u] = score, epoch, 0
+                snapshots[u] = copy.deepcopy(model.state_dict())
+            else:
+                since_best[u] += 1
+        if optim.patience is not None and all(v >= optim.patience for v in since_best.values()):
+            break
+
+    X_te = _tensors(data, test_idx)
+    results: dict[str, HeadResult] = {}
+    state = None
+    for u, followers in units:
+        model.load_state_dict(snapshots[u])
+        pv, pt = predict_probs(model, X_val), predict_probs(model, X_te)
+        for h in followers:
+            results[h] = HeadResult(h, best_epoch[u], float(metric.set_fn(y_val, pv[h])), pv[h], pt[h], history[h])
+        if keep_state and u == units[0][0]:
+            state = {k: v.clone() for k, v in snapshots[u].items()}
+    reported = [student] if loss.kind == "amber2" else heads
+    return RunResult(fold, seed, loss, results, reported, epochs_trained, np.asarray(val_idx),
+                     np.asarray(test_idx), state, time.perf_counter() - t0)

@@ -1,0 +1,74 @@
+"""The batched ensemble gives the same runs as the plain per-run loop (same seed, same data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from amber2.training.config import load_config
+from amber2.training.ensemble import branch_plan
+from amber2.training.protocol import grid_objectives, run_protocol
+
+from .conftest import TINY
+
+# Stated tolerance: same arithmetic up to float32 summation order (batched vs single matmuls).
+ATOL = 1e-5
+
+
+def _runs(result):
+    return {(r.fold, r.seed, r.config): r for r in result.runs}
+
+
+@pytest.mark.parametrize("extra", [
+    [],                                                        # defaults: shared experts, CB-CE baseline
+    ["optim.patience=2", "protocol.baseline=soft_ce"],         # early stopping, soft-CE baseline
+    ["loss.options.detach_experts=false", "loss.options.js=distance", "optim.selection_metric=r2"],  # no sharing
+])
+def test_ensemble_equals_sequential(small_set, extra):
+    folds = np.arange(len(small_set)) % 3
+    common = [*TINY, "protocol.seeds=[0,1]", "optim.max_epochs=5",
+              "protocol.grid={lambda_mai: [0.3, 0.7], kappa: [2.0, 8.0]}", *extra]
+    ens = run_protocol(small_set, folds, load_config(None, [*common, "protocol.engine=ensemble"]))
+    seq = run_protocol(small_set, folds, load_config(None, [*common, "protocol.engine=sequential"]))
+    a, b = _runs(ens), _runs(seq)
+    assert a.keys() == b.keys() and len(a) == 3 * 2 * 5
+    for key, ra in a.items():
+        rb = b[key]
+        assert ra.epochs_trained == rb.epochs_trained, key
+        for h, ha in ra.heads.items():
+            hb = rb.heads[h]
+            assert ha.epoch == hb.epoch, (key, h)
+            np.testing.assert_allclose(ha.history, hb.history, atol=ATOL)
+            np.testing.assert_allclose(ha.test_pred, hb.test_pred, atol=ATOL)
+            np.testing.assert_allclose(ha.val_pred, hb.val_pred, atol=ATOL)
+    sa = ens.scores.set_index(["system", "fold", "seed", "metric"])["value"].sort_index()
+    sb = seq.scores.set_index(["system", "fold", "seed", "metric"])["value"].sort_index()
+    np.testing.assert_allclose(sa.to_numpy(), sb.loc[sa.index].to_numpy(), atol=ATOL)
+    assert ens.info["chosen"] == seq.info["chosen"]
+
+
+def test_three_modalities_and_single_modality(small_set):
+    from .conftest import make_set
+
+    three = make_set(n=150, dims=(("audio", 8), ("text", 6), ("video", 5)))
+    folds = np.arange(150) % 3
+    cfg = [*TINY, "protocol.seeds=[0]", "optim.max_epochs=3", "protocol.grid={lambda_mai: [0.5], kappa: [4.0]}"]
+    res = run_protocol(three, folds, load_config(None, cfg))
+    assert {"amber2", "baseline_video", "amber2_video"} <= set(res.summary)
+    one = three.select_modalities(["audio"])
+    res1 = run_protocol(one, folds, load_config(None, cfg))
+    assert set(res1.summary) == {"amber2", "baseline_audio"}
+    seq = run_protocol(one, folds, load_config(None, [*cfg, "protocol.engine=sequential"]))
+    for key, r in _runs(res1).items():
+        np.testing.assert_allclose(r.heads["audio"].test_pred, _runs(seq)[key].heads["audio"].test_pred, atol=ATOL)
+
+
+def test_experts_shared_only_when_exact():
+    cfg = load_config(None, [])
+    objs = [*grid_objectives(cfg), cfg.loss.model_copy(update={"kind": "cbce"})]
+    plan = branch_plan(objs, ["audio", "text", "fusion"], "fusion")
+    assert plan["audio"] == [0] * 9 + [1]          # 9 grid points share one expert; the baseline has its own
+    assert plan["fusion"] == list(range(10))       # every run has its own student
+    off = load_config(None, ["loss.options.detach_weights=false"])
+    plan_off = branch_plan(grid_objectives(off), ["audio", "text", "fusion"], "fusion")
+    assert plan_off["audio"] == list(range(9))
