@@ -28,10 +28,11 @@ import numpy as np
 import pandas as pd
 
 from amber2.metrics import METRICS, evaluate
-from amber2.model.heads import FUSION, ModelConfig
+from amber2.model.heads import ModelConfig
 from amber2.training.config import LossConfig, TrainConfig
 from amber2.training.data import LabeledSet, check_folds
 from amber2.training.ensemble import Split, train_ensemble
+from amber2.training.fit import model_config_for
 from amber2.training.results import RunResult
 from amber2.training.single import train_run
 from amber2.training.splits import validation_split
@@ -163,12 +164,7 @@ def run_protocol(
         raise ValueError("nothing to train: no baseline and an empty grid")
     modalities = config.data.modalities or data.modalities
     data = data.select_modalities(modalities)
-    student = config.model.student
-    model_config = ModelConfig(
-        dims=data.dims, n_classes=data.n_classes, hidden=config.model.hidden, fusion_dim=config.model.fusion_dim,
-        gate_input=config.model.gate_input, dropout=config.model.dropout,
-        student=student if (student != FUSION or len(modalities) > 1) else modalities[0],
-    )
+    model_config = model_config_for(data, config.model)
     splits = make_splits(data, np.asarray(folds), config)
     objectives = grid_objectives(config)
     if config.protocol.baseline != "none":

@@ -23,7 +23,13 @@ from amber2.training.objective import run_loss, selection_units
 from amber2.training.results import HeadResult, RunResult
 from amber2.training.splits import epoch_order
 
-__all__ = ["predict_probs", "train_run"]
+__all__ = ["head_of_key", "predict_probs", "train_run"]
+
+
+def head_of_key(key: str) -> str:
+    """The head a state-dict key of :class:`AmbER2Model` belongs to (``fusion.*`` -> ``fusion``)."""
+    parts = key.split(".")
+    return parts[1] if parts[0] == "heads" else "fusion"
 
 
 def _tensors(data: LabeledSet, idx: np.ndarray) -> dict[str, torch.Tensor]:
@@ -132,8 +138,10 @@ def train_run(
         pv, pt = predict_probs(model, X_val), predict_probs(model, X_te)
         for h in followers:
             results[h] = HeadResult(h, best_epoch[u], float(metric.set_fn(y_val, pv[h])), pv[h], pt[h], history[h])
-        if keep_state and u == units[0][0]:
-            state = {k: v.clone() for k, v in snapshots[u].items()}
+        if keep_state:
+            # Each unit contributes the weights of the heads it selected (one unit for AmbER²).
+            state = state or {}
+            state.update({k: v.clone() for k, v in snapshots[u].items() if head_of_key(k) in followers})
     reported = [student] if loss.kind == "amber2" else heads
     return RunResult(fold, seed, loss, results, reported, epochs_trained, np.asarray(val_idx),
                      np.asarray(test_idx), state, time.perf_counter() - t0)
