@@ -10,7 +10,7 @@ In memory a :class:`CorpusTable` is two pandas frames:
     ``id`` (str, unique), ``corpus`` (str), ``speaker`` (str or None), ``group`` (str or None:
     session / podcast / actor), ``audio_path`` (absolute path or None), ``duration`` (seconds or
     NaN), ``transcript`` (str or None), ``audio_status`` (``ok`` | ``missing`` | ``lfs_pointer`` |
-    ``empty`` | ``unchecked``), then any corpus-specific metadata columns (consensus code, official
+    ``empty`` | ``unreadable`` | ``unchecked``), then any corpus-specific metadata columns (consensus code, official
     split, gender, ...).
 
 ``votes`` (one row per rater per utterance)
@@ -58,7 +58,7 @@ ITEM_COLUMNS: tuple[str, ...] = (
 VOTE_COLUMNS: tuple[str, ...] = (
     "id", "rater", "kind", "labels", "secondary", "note", "valence", "arousal", "dominance",
 )
-AUDIO_STATUSES: tuple[str, ...] = ("ok", "missing", "lfs_pointer", "empty", "unchecked")
+AUDIO_STATUSES: tuple[str, ...] = ("ok", "missing", "lfs_pointer", "empty", "unreadable", "unchecked")
 _META_KEY = b"amber2.corpus"
 FORMAT_VERSION = 1
 
