@@ -72,3 +72,22 @@ def test_experts_shared_only_when_exact():
     off = load_config(None, ["loss.options.detach_weights=false"])
     plan_off = branch_plan(grid_objectives(off), ["audio", "text", "fusion"], "fusion")
     assert plan_off["audio"] == list(range(9))
+
+
+def test_ensemble_keeps_loadable_states(small_set):
+    import torch
+
+    from amber2.model.heads import AmbER2Model
+    from amber2.training.ensemble import Split, train_ensemble
+    from amber2.training.fit import model_config_for
+
+    cfg = load_config(None, [*TINY, "optim.max_epochs=2", "model.standardize=false"])
+    mc = model_config_for(small_set, cfg.model)
+    idx = np.arange(len(small_set))
+    sp = Split(0, idx[:150], idx[150:200], idx[200:])
+    (run,) = train_ensemble(small_set, [(sp, 0)], [cfg.loss], model_config=mc, optim=cfg.optim, keep_state=True)
+    model = AmbER2Model(mc)
+    model.load_state_dict(run.state)  # strict: every weight and buffer is there
+    x = {m: torch.from_numpy(a[sp.test]) for m, a in small_set.X.items()}
+    probs = torch.softmax(model.eval()(x)["fusion"].double(), -1).detach().numpy()
+    np.testing.assert_allclose(probs, run.heads["fusion"].test_pred, atol=1e-5)

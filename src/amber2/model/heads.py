@@ -24,7 +24,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-__all__ = ["FUSION", "AmbER2Model", "GatedFusion", "MLPHead", "ModelConfig", "head_seed"]
+__all__ = ["FUSION", "AmbER2Model", "GatedFusion", "MLPHead", "ModelConfig", "head_seed", "input_stats"]
 
 FUSION = "fusion"
 
@@ -48,6 +48,9 @@ class ModelConfig:
             usual gated multimodal unit) or ``"projections"`` (the tanh projections; cheaper).
         dropout: Dropout between the two layers of each head (0 disables it).
         student: The head supervised by the experts (``"fusion"`` in the paper; any head name).
+        standardize: Z-score every embedding dimension with the training items' mean and standard
+            deviation (stored in the model, applied at inference). Not in the paper; it matters for
+            features of mixed scales such as openSMILE functionals. Switch off for raw inputs.
     """
 
     dims: Mapping[str, int] = field(default_factory=lambda: {"audio": 768, "text": 768})
@@ -57,6 +60,7 @@ class ModelConfig:
     gate_input: Literal["embeddings", "projections"] = "embeddings"
     dropout: float = 0.0
     student: str = FUSION
+    standardize: bool = True
 
     def __post_init__(self) -> None:
         if not self.dims:
@@ -104,6 +108,22 @@ class ModelConfig:
     def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
         """Inverse of :meth:`to_dict`."""
         return cls(**dict(d))
+
+
+def input_stats(
+    X: Mapping[str, Any], *, floor: float = 1e-6
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Per-dimension mean and standard deviation (population) of each modality's training inputs.
+
+    Dimensions whose deviation is below ``floor`` (constant features) get a deviation of 1.
+    """
+    mean, std = {}, {}
+    for m, x in X.items():
+        t = torch.as_tensor(x, dtype=torch.float64)
+        mu, sd = t.mean(0), t.std(0, unbiased=False)
+        mean[m] = mu.float()
+        std[m] = torch.where(sd < floor, torch.ones_like(sd), sd).float()
+    return mean, std
 
 
 class MLPHead(nn.Module):
@@ -185,6 +205,23 @@ class AmbER2Model(nn.Module):
                 self.heads[FUSION] = MLPHead(config.fusion_dim, config.hidden, config.n_classes, config.dropout)
         else:
             self.fusion = None
+        for m, d in config.dims.items():
+            self.register_buffer(f"input_mean_{m}", torch.zeros(d))
+            self.register_buffer(f"input_std_{m}", torch.ones(d))
+
+    @torch.no_grad()
+    def set_input_stats(self, mean: Mapping[str, torch.Tensor], std: Mapping[str, torch.Tensor]) -> None:
+        """Set the per-modality standardisation (used when ``config.standardize``)."""
+        for m in self.config.dims:
+            getattr(self, f"input_mean_{m}").copy_(torch.as_tensor(mean[m]))
+            getattr(self, f"input_std_{m}").copy_(torch.as_tensor(std[m]))
+
+    def normalize(self, xs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Standardised inputs (identity when ``config.standardize`` is off)."""
+        if not self.config.standardize:
+            return dict(xs)
+        return {m: (x - getattr(self, f"input_mean_{m}")) / getattr(self, f"input_std_{m}") if m in self.config.dims
+                else x for m, x in xs.items()}
 
     @property
     def head_names(self) -> tuple[str, ...]:
@@ -207,6 +244,7 @@ class AmbER2Model(nn.Module):
             if (h == FUSION and all(m in xs for m in self.config.modalities)) or h in xs
         ]
         out: dict[str, torch.Tensor] = {}
+        xs = self.normalize(xs)
         for h in names:
             if h == FUSION:
                 if self.fusion is None:

@@ -92,6 +92,7 @@ class ModelSettings(_Strict):
     gate_input: Literal["embeddings", "projections"] = "embeddings"
     dropout: float = 0.0
     student: str = "fusion"
+    standardize: bool = True
 
 
 class OptimConfig(_Strict):

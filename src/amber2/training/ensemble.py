@@ -30,7 +30,7 @@ import torch
 
 from amber2.losses import amber2_loss, cb_ce_loss, class_balanced_weights, soft_cross_entropy
 from amber2.metrics import METRICS
-from amber2.model.heads import AmbER2Model, ModelConfig
+from amber2.model.heads import AmbER2Model, ModelConfig, input_stats
 from amber2.model.stacked import BranchLayout, StackedHeads
 from amber2.training.config import LossConfig, OptimConfig
 from amber2.training.data import LabeledSet
@@ -141,6 +141,7 @@ def train_ensemble(
     B = optim.batch_size
 
     X_all = {m: torch.from_numpy(a) for m, a in data.X.items()}
+    norm = _GroupNorm(data, groups, model_config.standardize)
     Y_all = torch.from_numpy(data.Y).float()
     n_train = [len(sp.train) for sp, _ in groups]
     steps_per_epoch = [(n + B - 1) // B for n in n_train]
@@ -192,7 +193,7 @@ def train_ensemble(
                     has_batch[g] = len(b) > 0
                 idx = np.stack([np.pad(r, (0, B - len(r)), mode="edge") for r in rows])
                 idx_t = torch.from_numpy(idx)
-                xs = {m: X_all[m][idx_t] for m in X_all}
+                xs = norm({m: X_all[m][idx_t] for m in X_all})
                 y = Y_all[idx_t]  # (G, B, C)
                 sw = torch.from_numpy(w)
                 logits = model(xs)
@@ -204,7 +205,7 @@ def train_ensemble(
             epochs_trained[run_active] = epoch
 
             # ---- validation, selection, early stopping
-            probs = _predict(model, X_all, val_idx)
+            probs = _predict(model, X_all, val_idx, norm)
             for g in range(G):
                 n_v = int(val_mask[g].sum())
                 yv = data.Y[val_idx[g, :n_v].numpy()]
@@ -238,8 +239,8 @@ def train_ensemble(
 
     # ---- final predictions from the snapshots
     results = _collect(
-        data, groups, losses, units, snaps, heads, student, model_config, val_idx, val_mask, test_idx, test_mask,
-        X_all, best, best_epoch, history, epochs_trained, sign, keep_state, plan,
+        groups, losses, units, snaps, heads, student, model_config, val_idx, val_mask, test_idx, test_mask,
+        X_all, norm, best_epoch, history, epochs_trained, keep_state,
     )
     log.info("ensemble: %d runs (%d groups x %d objectives) in %.1f s", G * C, G, C, time.perf_counter() - t_start)
     return results
@@ -303,14 +304,48 @@ def _ensemble_loss(
     return total
 
 
+class _GroupNorm:
+    """Each group's input standardisation (its fold's training statistics), as the single loop does."""
+
+    def __init__(self, data: LabeledSet, groups: Sequence[tuple[Split, int]], enabled: bool):
+        self.enabled = enabled
+        self.mean: dict[str, torch.Tensor] = {}
+        self.std: dict[str, torch.Tensor] = {}
+        if not enabled:  # identity statistics, still saved with the model
+            for m, a in data.X.items():
+                self.mean[m] = torch.zeros(len(groups), 1, a.shape[1])
+                self.std[m] = torch.ones(len(groups), 1, a.shape[1])
+            return
+        by_fold: dict[int, tuple[dict, dict]] = {}
+        for sp, _ in groups:
+            if sp.fold not in by_fold:
+                by_fold[sp.fold] = input_stats({m: a[sp.train] for m, a in data.X.items()})
+        for m in data.X:
+            self.mean[m] = torch.stack([by_fold[sp.fold][0][m] for sp, _ in groups]).unsqueeze(1)  # (G, 1, D)
+            self.std[m] = torch.stack([by_fold[sp.fold][1][m] for sp, _ in groups]).unsqueeze(1)
+
+    def __call__(self, xs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if not self.enabled:
+            return xs
+        return {m: (x - self.mean[m]) / self.std[m] for m, x in xs.items()}
+
+    def buffers(self, g: int) -> dict[str, torch.Tensor]:
+        """Group ``g``'s statistics as :class:`AmbER2Model` buffers."""
+        out = {}
+        for m in self.mean:
+            out[f"input_mean_{m}"] = self.mean[m][g, 0].clone()
+            out[f"input_std_{m}"] = self.std[m][g, 0].clone()
+        return out
+
+
 @torch.no_grad()
-def _predict(model: StackedHeads, X_all: Mapping[str, torch.Tensor], idx: torch.Tensor,
+def _predict(model: StackedHeads, X_all: Mapping[str, torch.Tensor], idx: torch.Tensor, norm: _GroupNorm,
              chunk: int = 2048) -> dict[str, np.ndarray]:
     """Probabilities ``{head: (G, K_h, L, C)}`` of every branch on padded positions ``idx`` (G, L)."""
     parts: dict[str, list[torch.Tensor]] = {}
     for s in range(0, idx.shape[1], chunk):
         sub = idx[:, s:s + chunk]
-        out = model({m: X_all[m][sub] for m in X_all})
+        out = model(norm({m: X_all[m][sub] for m in X_all}))
         for h, v in out.items():
             parts.setdefault(h, []).append(torch.softmax(v.double(), dim=-1))
     return {h: torch.cat(v, dim=2).numpy() for h, v in parts.items()}
@@ -328,8 +363,8 @@ def _snapshot(snaps: dict, key: tuple, model: StackedHeads, head: str, k: int, m
 
 
 def _collect(
-    data, groups, losses, units, snaps, heads, student, model_config, val_idx, val_mask, test_idx, test_mask,
-    X_all, best, best_epoch, history, epochs_trained, sign, keep_state, plan,
+    groups, losses, units, snaps, heads, student, model_config, val_idx, val_mask, test_idx, test_mask,
+    X_all, norm, best_epoch, history, epochs_trained, keep_state,
 ) -> list[RunResult]:
     G = len(groups)
     keys = sorted(snaps, key=lambda k: (k[2], k[0], k[1]))
@@ -343,14 +378,14 @@ def _collect(
                 slot[key] = k_new
                 for n, v in ev.branch_views(h, k_new).items():
                     v.copy_(snaps[key][n])
-    pv = _predict(ev, X_all, val_idx)
-    pt = _predict(ev, X_all, test_idx)
+    pv = _predict(ev, X_all, val_idx, norm)
+    pt = _predict(ev, X_all, test_idx, norm)
     out: list[RunResult] = []
     for g, (sp, seed) in enumerate(groups):
         n_v, n_t = int(val_mask[g].sum()), int(test_mask[g].sum())
         for c, loss in enumerate(losses):
             res: dict[str, HeadResult] = {}
-            state: dict[str, torch.Tensor] | None = {} if keep_state else None
+            state: dict[str, torch.Tensor] | None = norm.buffers(g) if keep_state else None
             for u, followers in units[c]:
                 for h in followers:
                     k = slot[(c, u, h)]

@@ -29,7 +29,7 @@ def model_config_for(data: LabeledSet, settings: ModelSettings) -> ModelConfig:
     student = settings.student if (settings.student != FUSION or len(data.modalities) > 1) else data.modalities[0]
     return ModelConfig(dims=data.dims, n_classes=data.n_classes, hidden=settings.hidden,
                        fusion_dim=settings.fusion_dim, gate_input=settings.gate_input, dropout=settings.dropout,
-                       student=student)
+                       student=student, standardize=settings.standardize)
 
 
 @dataclass

@@ -16,7 +16,7 @@ import torch
 
 from amber2.losses import class_balanced_weights
 from amber2.metrics import METRICS
-from amber2.model.heads import AmbER2Model, ModelConfig
+from amber2.model.heads import AmbER2Model, ModelConfig, input_stats
 from amber2.training.config import LossConfig, OptimConfig
 from amber2.training.data import LabeledSet
 from amber2.training.objective import run_loss, selection_units
@@ -84,6 +84,7 @@ def train_run(
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     model = AmbER2Model(model_config, seed=seed)
+    model.set_input_stats(*input_stats({m: a[train_idx] for m, a in data.X.items()}))
     opt = torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
     heads = list(model_config.head_names)
     student = model_config.student
