@@ -14,7 +14,10 @@ import pandas as pd
 
 from amber2.metrics import METRICS
 
-__all__ = ["CLASS_METRICS", "DIST_METRICS", "SYSTEM_LABELS", "format_cell", "paper_tables_markdown"]
+__all__ = [
+    "CLASS_METRICS", "DIST_METRICS", "SYSTEM_LABELS", "comparison_markdown", "format_cell", "heads_table",
+    "paper_tables_markdown", "versus_table",
+]
 
 DIST_METRICS: tuple[str, ...] = ("js", "bc", "r2")
 CLASS_METRICS: tuple[str, ...] = ("f1", "wf1", "acc")
@@ -46,7 +49,8 @@ def _label(metric: str) -> str:
     return f"{METRICS[metric].label} {_arrow(metric)}"
 
 
-def _heads_table(summary: Summary, metrics: Sequence[str], digits: int) -> str:
+def heads_table(summary: Summary, metrics: Sequence[str], digits: int = 3) -> str:
+    """Table 1/2 layout: one row per baseline head, one column per metric."""
     header = "| Modality | " + " | ".join(_label(m) for m in metrics) + " |"
     lines = [header, "|" + " --- |" * (len(metrics) + 1)]
     for system in summary:
@@ -57,16 +61,20 @@ def _heads_table(summary: Summary, metrics: Sequence[str], digits: int) -> str:
     return "\n".join(lines)
 
 
-def _versus_table(summary: Summary, metrics: Sequence[str], digits: int, base: str, new: str) -> str:
+def versus_table(summary: Summary, metrics: Sequence[str], digits: int = 3, base: str = "baseline_fusion",
+                 new: str = "amber2") -> str:
+    """Table 3/4 layout: metrics as rows, the baseline (A+T) and AmbER² as columns; the better in bold."""
     lines = [f"| Metric | {VERSUS_LABELS.get(base, base)} | {VERSUS_LABELS.get(new, new)} |",
              "| --- | --- | --- |"]
     for m in metrics:
         a, b = summary.get(base, {}).get(m), summary.get(new, {}).get(m)
         better_b = better_a = False
         if a and b:
+            # Compare what is printed: values equal at ``digits`` decimals are a tie (no bold).
+            va, vb = round(a["mean"], digits), round(b["mean"], digits)
             hib = METRICS[m].higher_is_better
-            better_b = (b["mean"] > a["mean"]) if hib else (b["mean"] < a["mean"])
-            better_a = (a["mean"] > b["mean"]) if hib else (a["mean"] < b["mean"])
+            better_b = (vb > va) if hib else (vb < va)
+            better_a = (va > vb) if hib else (va < vb)
         lines.append(f"| {_label(m)} | {format_cell(a, digits, better_a)} | {format_cell(b, digits, better_b)} |")
     return "\n".join(lines)
 
@@ -80,14 +88,14 @@ def paper_tables_markdown(
     if title:
         parts.append(f"## {title}\n")
     parts.append("**Table 1.** Baseline heads trained with class-balanced cross-entropy, distribution metrics.\n")
-    parts.append(_heads_table(summary, DIST_METRICS, digits))
+    parts.append(heads_table(summary, DIST_METRICS, digits))
     parts.append("\n**Table 2.** Baseline heads, classification metrics.\n")
-    parts.append(_heads_table(summary, CLASS_METRICS, digits))
+    parts.append(heads_table(summary, CLASS_METRICS, digits))
     if "amber2" in summary:
         parts.append("\n**Table 3.** AmbER² vs the baseline (audio + text), distribution metrics.\n")
-        parts.append(_versus_table(summary, DIST_METRICS, digits, "baseline_fusion", "amber2"))
+        parts.append(versus_table(summary, DIST_METRICS, digits, "baseline_fusion", "amber2"))
         parts.append("\n**Table 4.** AmbER² vs the baseline (audio + text), classification metrics.\n")
-        parts.append(_versus_table(summary, CLASS_METRICS, digits, "baseline_fusion", "amber2"))
+        parts.append(versus_table(summary, CLASS_METRICS, digits, "baseline_fusion", "amber2"))
     if comparison is not None and len(comparison):
         parts.append("\n**Paired comparison** over (fold, seed) pairs: AmbER² minus baseline (audio + text).\n")
         parts.append(comparison_markdown(comparison, digits))
