@@ -1,0 +1,282 @@
+"""Model bundles: a trained model in one directory, loadable anywhere without pickle.
+
+A bundle is a checkpoint directory (:mod:`amber2.training.checkpoint`) whose ``metadata`` describes
+everything needed to use the model on new recordings::
+
+    my-model/
+      model.safetensors   the weights (float32 safetensors; never a pickle)
+      model.json          {"format": "amber2.checkpoint", "format_version": 1, "amber2_version": "0.1.0",
+                           "model": ModelConfig, "classes": [...],
+                           "metadata": {"bundle_format": 1,
+                                        "encoders": {modality: encoder spec},
+                                        "label_policy": {...} | null,
+                                        "training_config": {...}, "metrics": {...},
+                                        "objective": {LossConfig} | "label",
+                                        "objective_label": "amber2(lm=0.5,k=4)", ...}}
+
+Compatibility rules when loading (:func:`load_bundle`):
+
+* a missing directory, a missing ``model.json`` or ``model.safetensors``, unreadable JSON or weights
+  that do not fit the described architecture: :class:`BundleError` naming the file;
+* a newer checkpoint or bundle format than this amber2 reads: :class:`BundleError` ("upgrade amber2");
+* another **major** amber2 version (``1.x`` vs ``0.x``): :class:`BundleError`;
+* another minor or patch version with the same formats: loads, with a logged warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from amber2._version import __version__
+from amber2.training.checkpoint import META, WEIGHTS, CheckpointError, load_checkpoint, save_checkpoint
+from amber2.utils.logging import get_logger
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BundleError",
+    "bundle_encoder_specs",
+    "load_bundle",
+    "read_bundle_info",
+    "save_bundle",
+]
+
+log = get_logger(__name__)
+
+#: Version of the bundle metadata layout (inside the checkpoint's ``metadata``).
+BUNDLE_FORMAT = 1
+
+
+class BundleError(CheckpointError):
+    """A bundle is missing, malformed, or written by an incompatible amber2 (the message says which)."""
+
+
+def _major(version: str) -> int | None:
+    try:
+        return int(str(version).split(".")[0])
+    except ValueError:
+        return None
+
+
+def _jsonable(obj: Any, what: str) -> Any:
+    """A JSON-ready copy of a config-like object (pydantic model, dataclass with to_dict, mapping)."""
+    if obj is None:
+        return None
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if isinstance(obj, Mapping):
+        out = dict(obj)
+    else:
+        raise TypeError(f"save_bundle: {what} must be a dict (or an object with to_dict/model_dump), "
+                        f"got {type(obj).__name__}")
+    try:
+        json.dumps(out, default=str)
+    except (TypeError, ValueError) as exc:  # pragma: no cover - default=str makes nearly anything pass
+        raise TypeError(f"save_bundle: {what} is not JSON-serialisable: {exc}") from None
+    return out
+
+
+def _objective(obj: Any) -> tuple[Any, str | None]:
+    """``(JSON form, short label)`` of an objective given as a label, a LossConfig or its dict."""
+    if obj is None or isinstance(obj, str):
+        return obj, obj
+    label = obj.label() if callable(getattr(obj, "label", None)) else None
+    data = _jsonable(obj, "objective")
+    if label is None and isinstance(data, dict) and data.get("kind"):
+        try:
+            from amber2.training.config import LossConfig
+
+            label = LossConfig(**data).label()
+        except Exception:  # a dict from another version: keep its kind
+            label = str(data["kind"])
+    return data, label
+
+
+def bundle_encoder_specs(encoders: Mapping[str, Any], dims: Mapping[str, int]) -> dict[str, dict[str, Any]]:
+    """Normalise the ``encoders`` argument of :func:`save_bundle` to ``{modality: spec dict}``.
+
+    Args:
+        encoders: ``{modality: Encoder | spec dict}`` (an :class:`amber2.encoders.Encoder` gives its
+            ``.spec``; its ``.dim`` is checked against the model).
+        dims: The model's input width per modality.
+
+    Returns:
+        Spec dicts for the modalities that have an encoder.
+
+    Raises:
+        ValueError: An encoder for a modality the model does not have, or whose width differs from the
+            model's input width.
+    """
+    from amber2.encoders.base import Encoder
+
+    out: dict[str, dict[str, Any]] = {}
+    for m, enc in encoders.items():
+        if m not in dims:
+            raise ValueError(f"save_bundle: encoder given for modality {m!r}, but the model's modalities are "
+                             f"{list(dims)}")
+        if isinstance(enc, Encoder):
+            if int(enc.dim) != int(dims[m]):
+                raise ValueError(f"save_bundle: the {m!r} encoder gives {enc.dim}-d vectors but the model's "
+                                 f"{m!r} head takes {dims[m]}-d inputs")
+            out[m] = dict(enc.spec)
+        elif isinstance(enc, Mapping):
+            if "kind" not in enc:
+                raise ValueError(f"save_bundle: encoder spec for {m!r} has no 'kind' (got {dict(enc)})")
+            out[m] = dict(enc)
+        else:
+            raise TypeError(f"save_bundle: encoder for {m!r} must be an Encoder or a spec dict, "
+                            f"got {type(enc).__name__}")
+    missing = [m for m in dims if m not in out]
+    if missing:
+        log.warning("bundle: no encoder for modality %s; predictions will need those embeddings given directly",
+                    missing)
+    return out
+
+
+def save_bundle(
+    path: str | os.PathLike[str],
+    model: Any,
+    *,
+    classes: list[str],
+    encoders: Mapping[str, Any],
+    label_policy: Any = None,
+    training_config: Any = None,
+    metrics: Mapping[str, Any] | None = None,
+    objective: Any = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save a trained model as a bundle directory (safetensors + JSON; never pickle).
+
+    Args:
+        path: Output directory (created; existing bundle files are replaced atomically, file by file).
+        model: The :class:`amber2.model.AmbER2Model` (e.g. ``fit_model(...).model``).
+        classes: Class names in the model's output order (length ``n_classes``).
+        encoders: ``{modality: Encoder or encoder spec dict}`` that made the training embeddings (e.g.
+            ``build_encoders("offline")`` or the ``spec`` of an embedding cache). Predictions on audio
+            and text rebuild these encoders.
+        label_policy: The :class:`amber2.labels.LabelPolicy` (or its dict) that made the targets.
+        training_config: The training configuration (a pydantic config or a dict).
+        metrics: Validation / test metrics to keep with the model (any JSON dict).
+        objective: The training objective: a :class:`amber2.training.config.LossConfig`, its dict, or a
+            label such as ``"amber2(lm=0.5,k=4)"``; stored as given plus its short label
+            (``objective_label``).
+        extra: Any further JSON-ready metadata (kept under ``metadata["extra"]``).
+
+    Returns:
+        The bundle directory.
+
+    Raises:
+        ValueError: Class names that do not match the model's outputs, encoders that do not match its
+            modalities or widths.
+        TypeError: Metadata that is not JSON-ready.
+    """
+    config = model.config
+    if len(classes) != config.n_classes:
+        raise ValueError(f"save_bundle: {len(classes)} class names for a model with {config.n_classes} outputs")
+    if len(set(map(str, classes))) != len(classes):
+        raise ValueError(f"save_bundle: duplicate class names in {list(classes)}")
+    metadata = {
+        "bundle_format": BUNDLE_FORMAT,
+        "encoders": bundle_encoder_specs(encoders, config.dims),
+        "label_policy": _jsonable(label_policy, "label_policy"),
+        "training_config": _jsonable(training_config, "training_config") or {},
+        "metrics": _jsonable(metrics, "metrics") or {},
+        "objective": _objective(objective)[0],
+        "objective_label": _objective(objective)[1],
+        "seed": int(getattr(model, "seed", 0)),
+    }
+    if extra:
+        metadata["extra"] = _jsonable(extra, "extra")
+    out = save_checkpoint(path, model, classes=[str(c) for c in classes], metadata=metadata)
+    log.info("saved bundle %s (%d classes, heads %s)", out, len(classes), list(config.head_names))
+    return out
+
+
+def read_bundle_info(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check a bundle's ``model.json`` (no weights are loaded).
+
+    Returns:
+        The description dict (``format_version``, ``amber2_version``, ``model``, ``classes``,
+        ``metadata``).
+
+    Raises:
+        BundleError: The directory or a file is missing, the JSON is malformed, or the bundle comes from
+            an incompatible amber2 (newer format, other major version).
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise BundleError(f"model bundle {p} does not exist")
+    if not p.is_dir():
+        raise BundleError(f"model bundle {p} is a file; a bundle is a directory holding {META} and {WEIGHTS}")
+    missing = [f for f in (META, WEIGHTS) if not (p / f).is_file()]
+    if missing:
+        raise BundleError(f"model bundle {p} is incomplete: missing {', '.join(missing)} "
+                          f"(a bundle holds {META} and {WEIGHTS}; was it copied whole?)")
+    try:
+        meta = json.loads((p / META).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{p / META} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != "amber2.checkpoint":
+        raise BundleError(f"{p / META} is not an amber2 model description (no format 'amber2.checkpoint')")
+    written_by = str(meta.get("amber2_version", "unknown"))
+    from amber2.training.checkpoint import CHECKPOINT_FORMAT
+
+    try:
+        fmt = int(meta.get("format_version", 0))
+    except (TypeError, ValueError):
+        raise BundleError(f"{p / META}: format_version {meta.get('format_version')!r} is not a number") from None
+    if fmt > CHECKPOINT_FORMAT:
+        raise BundleError(f"bundle {p} has checkpoint format {fmt} (written by amber2 {written_by}); this amber2 "
+                          f"{__version__} reads format <= {CHECKPOINT_FORMAT}: upgrade amber2")
+    md = meta.get("metadata") or {}
+    if not isinstance(md, dict):
+        raise BundleError(f"{p / META}: 'metadata' must be a JSON object")
+    bfmt = int(md.get("bundle_format", BUNDLE_FORMAT))
+    if bfmt > BUNDLE_FORMAT:
+        raise BundleError(f"bundle {p} has bundle format {bfmt} (written by amber2 {written_by}); this amber2 "
+                          f"{__version__} reads bundle format <= {BUNDLE_FORMAT}: upgrade amber2")
+    theirs, ours = _major(written_by), _major(__version__)
+    if theirs is None:
+        raise BundleError(f"bundle {p}: amber2_version {written_by!r} is not a version number")
+    if theirs != ours:
+        raise BundleError(f"bundle {p} was written by amber2 {written_by}, this is amber2 {__version__}: major "
+                          f"versions differ and the formats are not compatible; load it with amber2 {theirs}.x "
+                          "or retrain")
+    if written_by != __version__:
+        log.warning("bundle %s was written by amber2 %s; this is amber2 %s (same major version: loading it)",
+                    p, written_by, __version__)
+    if "model" not in meta or "classes" not in meta:
+        raise BundleError(f"{p / META} lacks the model config or the class names")
+    return meta
+
+
+def load_bundle(path: str | os.PathLike[str], *, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
+    """Load a bundle's model and description.
+
+    Args:
+        path: The bundle directory.
+        device: Torch device for the model (``cpu``, ``cuda``, ``cuda:1``).
+
+    Returns:
+        ``(AmbER2Model in eval mode on device, description dict)``.
+
+    Raises:
+        BundleError: See :func:`read_bundle_info`; also weights that cannot be read or do not fit.
+    """
+    meta = read_bundle_info(path)
+    try:
+        model, _ = load_checkpoint(path, map_location="cpu")
+    except BundleError:
+        raise
+    except CheckpointError as exc:
+        raise BundleError(str(exc)) from None
+    except (ValueError, TypeError, KeyError) as exc:  # ModelConfig rejected the stored config
+        raise BundleError(f"{Path(path) / META}: bad model description: {exc}") from None
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise BundleError(f"{Path(path) / WEIGHTS}: cannot read the weights ({type(exc).__name__}: {exc})") from None
+    return model.to(device).eval(), meta

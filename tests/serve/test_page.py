@@ -1,0 +1,173 @@
+"""End-to-end test of the web page in headless Chromium (Debian's chromium, driven by Playwright).
+
+The test needs ``/usr/bin/chromium`` (or ``chromium`` on PATH) and the ``playwright`` Python package. When
+one is missing it tries to install it, bounded in time (``apt-get install chromium``, as root only: 180 s,
+then once more after ``apt-get update``; ``pip install playwright``: 120 s), unless
+``AMBER2_TEST_INSTALL=0``; if that fails it skips with the reason (so does a non-root CI runner).
+``playwright install`` (a browser download) is never run: the system Chromium is used through
+``executable_path``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+from inference_helpers import CREMA_CLIP
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",  # a fake microphone for recording
+]
+TRANSCRIPT = "Don't forget a jacket"
+
+
+def _chromium() -> str | None:
+    for cand in (shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser")):
+        if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def _run(cmd: list[str], timeout: float) -> tuple[bool, str]:
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"{' '.join(cmd)}: {type(exc).__name__}"
+    return res.returncode == 0, (res.stderr or res.stdout)[-300:]
+
+
+@functools.lru_cache(maxsize=1)
+def _browser() -> tuple[str | None, str]:
+    """``(chromium path, "")`` or ``(None, why it is unavailable)``; installs what is missing if allowed."""
+    allowed = os.environ.get("AMBER2_TEST_INSTALL", "1") != "0"
+    path = _chromium()
+    if path is None:
+        if not allowed:
+            return None, "chromium is not installed (AMBER2_TEST_INSTALL=0: not installing it)"
+        if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")):
+            return None, "chromium is not installed and cannot be (needs root and apt-get: apt-get install chromium)"
+        ok, why = _run(["apt-get", "install", "-y", "-qq", "chromium"], 180)
+        if not ok:
+            _run(["apt-get", "update", "-qq"], 60)
+            ok, why = _run(["apt-get", "install", "-y", "-qq", "chromium"], 180)
+        path = _chromium()
+        if path is None:
+            return None, f"chromium could not be installed with apt-get: {why}"
+    if importlib.util.find_spec("playwright") is None:
+        if not allowed:
+            return None, "the playwright package is not installed (AMBER2_TEST_INSTALL=0: not installing it)"
+        ok, why = _run([sys.executable, "-m", "pip", "install", "-q", "playwright"], 120)
+        importlib.invalidate_caches()
+        if importlib.util.find_spec("playwright") is None:
+            return None, f"the playwright package could not be installed with pip: {why}"
+    return path, ""
+
+
+@pytest.fixture(scope="module")
+def browser_context():
+    path, why = _browser()
+    if path is None:
+        pytest.skip(why)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        try:
+            ctx = pw.chromium.launch_persistent_context(tempfile.mkdtemp(prefix="amber2-chromium-"),
+                                                        executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        except Exception as exc:  # pragma: no cover - depends on the machine
+            pytest.skip(f"headless chromium does not start here: {str(exc).splitlines()[0]}")
+        ctx.set_default_timeout(60_000)
+        yield ctx
+        ctx.close()
+
+
+def _rows(page) -> list[tuple[str, str, float, str]]:
+    return [(h, c, float(p), txt) for h, c, p, txt in page.eval_on_selector_all(
+        ".bar-row", "els => els.map(e => [e.dataset.head, e.dataset.class, e.dataset.prob, "
+                    "e.querySelector('.bar-value').textContent])")]
+
+
+def test_upload_type_transcript_and_see_the_bars(browser_context, base_url: str):
+    page = browser_context.new_page()
+    page.goto(base_url + "/")
+    page.wait_for_function("document.getElementById('model-info').textContent.startsWith('classes:')")
+    assert "neutral, happy, angry, sad" in page.inner_text("#model-info")
+    page.set_input_files("#file", str(CREMA_CLIP))
+    page.fill("#transcript", TRANSCRIPT)
+    page.click("#predict")
+    page.wait_for_selector('#results[data-state="done"]')
+
+    with httpx.Client(base_url=base_url, timeout=60) as c:
+        api = c.post("/predict", files={"file": (CREMA_CLIP.name, CREMA_CLIP.read_bytes(), "audio/wav")},
+                     data={"transcript": TRANSCRIPT}).json()
+    rows = _rows(page)
+    assert len(rows) == 3 * 4 and {r[0] for r in rows} == {"audio", "text", "fusion"}
+    for head, cls, prob, text in rows:
+        assert prob == api["heads"][head][cls]  # the exact number the API returned
+        assert text.endswith("%") and abs(float(text[:-1]) - 100 * prob) <= 0.05 + 1e-9
+    assert page.eval_on_selector(".head", "e => e.dataset.head") == "fusion"  # the prediction's head comes first
+    assert page.inner_text("#label") == api["label"]
+    assert float(page.get_attribute("#entropy", "data-value")) == api["entropy"]
+    assert float(page.get_attribute("#conflict", "data-value")) == api["conflict"]
+    assert page.inner_text("#entropy").startswith(f"{api['entropy']:.3f} bits")
+    assert page.is_hidden("#partial-note")
+    page.close()
+
+
+def test_record_a_clip_with_the_fake_microphone(browser_context, base_url: str):
+    page = browser_context.new_page()
+    page.goto(base_url + "/")
+    page.click("#record")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('recording')")
+    page.wait_for_timeout(1500)
+    page.click("#stop")
+    page.wait_for_function("document.getElementById('clip-info').textContent.startsWith('recording.wav')")
+    page.click("#predict")
+    page.wait_for_selector('#results[data-state="done"]')  # the server decoded the browser-made WAV
+    rows = _rows(page)
+    assert {r[0] for r in rows} == {"audio"} and abs(sum(r[2] for r in rows) - 1) < 1e-9
+    assert page.is_visible("#partial-note") and "no text input" in page.inner_text("#partial-note").lower()
+    assert page.inner_text("#conflict").startswith("n/a")
+    page.close()
+
+
+def test_server_errors_are_shown(browser_context, base_url: str):
+    page = browser_context.new_page()
+    page.goto(base_url + "/")
+    page.set_input_files("#file", files=[{"name": "fake.wav", "mimeType": "audio/wav",
+                                          "buffer": b"this is not audio"}])
+    page.click("#predict")
+    page.wait_for_selector('#results[data-state="error"]', state="attached")
+    status = page.inner_text("#status")
+    assert status.startswith("error 415") and "fake.wav" in status
+    page.close()
+
+
+def test_page_assets_exist():
+    from amber2.serve import STATIC_DIR
+
+    assert {p.name for p in Path(STATIC_DIR).iterdir()} >= {"index.html", "app.js", "style.css"}
+
+
+def test_a_missing_browser_is_a_skip_with_a_reason(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "_chromium", lambda: None)
+    monkeypatch.setenv("AMBER2_TEST_INSTALL", "0")
+    _browser.cache_clear()
+    try:
+        path, why = _browser()
+    finally:
+        _browser.cache_clear()
+    assert path is None and "chromium is not installed" in why
