@@ -120,3 +120,14 @@ def test_config_overrides_and_errors(tmp_path):
         load_config(None, ["optim.lr"])
     with pytest.raises(FileNotFoundError):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_shipped_default_config_is_current():
+    from pathlib import Path
+
+    import yaml
+
+    from amber2.training.config import TrainConfig
+
+    shipped = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+    assert yaml.safe_load(shipped.read_text()) == TrainConfig().model_dump(mode="json")
