@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from amber2.utils.machine import device_name
+
 WORDS = (
     "i", "you", "we", "they", "it", "this", "that", "what", "why", "how", "when", "really", "so",
     "very", "just", "not", "never", "always", "maybe", "okay", "yes", "no", "please", "sorry", "thanks",
@@ -46,21 +48,6 @@ WORDS = (
     "right", "wrong", "believe", "understand", "listen", "look", "wait", "stop", "come", "go", "leave",
     "stay", "again", "about", "with", "without", "because",
 )
-
-
-def device_name(device: str) -> str:
-    """A readable name of the CPU or GPU."""
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"{platform.processor() or 'CPU'} ({os.cpu_count()} cores)"
 
 
 def clip_lengths(n: int, mean: float, seed: int) -> np.ndarray:

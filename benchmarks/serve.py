@@ -37,18 +37,10 @@ from typing import Any
 
 import numpy as np
 
+from amber2.utils.machine import cpu_model
+
 TRANSCRIPTS = ["I can't believe you did that.", "It's eleven o'clock.", "That is exactly what happened.",
                "I'm on my way to the meeting.", "Maybe tomorrow it will be cold.", "We'll stop in a couple of minutes."]
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _clip(seconds: float, seed: int, sr: int = 16000) -> np.ndarray:
@@ -247,11 +239,11 @@ def main() -> None:
         "repeats": args.repeats, "p50_ms": med("p50_ms"), "p95_ms": med("p95_ms"),
         "requests_per_second": med("requests_per_second"), "errors": int(sum(r["errors"] for r in runs)),
         "single": single, "runs": runs,
-        "machine": {"cpu": _cpu(), "cpus": os.cpu_count(), "python": platform.python_version(),
+        "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "torch": torch.__version__, "server_workers": args.workers or min(2, os.cpu_count() or 1)},
     }
     print(f"median of {args.repeats} run(s): p50 {summary['p50_ms']:.1f} ms, p95 {summary['p95_ms']:.1f} ms, "
-          f"{summary['requests_per_second']:.2f} req/s, {summary['errors']} errors; machine: {_cpu()} "
+          f"{summary['requests_per_second']:.2f} req/s, {summary['errors']} errors; machine: {cpu_model()} "
           f"({os.cpu_count()} CPUs)")
     if args.out:
         atomic_write_json(args.out, summary)

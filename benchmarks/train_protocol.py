@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,6 +32,7 @@ from amber2.metrics import evaluate
 from amber2.training.config import load_config
 from amber2.training.data import LabeledSet
 from amber2.training.protocol import run_protocol
+from amber2.utils.machine import cpu_model
 
 log = logging.getLogger("bench")
 
@@ -118,8 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": args.threads,
         "torch": torch.__version__,
         "device": "cpu",
-        "machine": f"{platform.processor() or platform.machine()} ({os.cpu_count()} logical CPUs)",
-        "cpu_model": _cpu_model(),
+        "machine": cpu_model(),
         "python": sys.version.split()[0],
     }
     text = json.dumps(out, indent=2)
@@ -129,16 +127,6 @@ def main(argv: list[str] | None = None) -> dict:
 
         atomic_write_text(args.out, text + "\n")
     return out
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":
