@@ -43,6 +43,7 @@ import pandas as pd
 
 from amber2.corpora.audio_files import check_item_audio
 from amber2.corpora.table import CorpusBuilder, CorpusTable
+from amber2.utils.io import read_jsonl
 from amber2.utils.logging import get_logger
 
 __all__ = [
@@ -153,18 +154,7 @@ def _load_rows(path: Path, fmt: str) -> tuple[pd.DataFrame | None, list[dict[str
         df = pd.read_parquet(path)
         df.columns = [str(c).strip() for c in df.columns]
         return df, None
-    records: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ManifestError(f"{path.name}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(rec, dict):
-                raise ManifestError(f"{path.name}:{lineno}: each line must be a JSON object")
-            records.append({str(k).strip(): v for k, v in rec.items()})
+    records = read_jsonl(path, error=ManifestError)
     if any("votes" in r for r in records):
         return None, records
     return pd.DataFrame.from_records(records), None

@@ -127,19 +127,9 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         df.columns = [str(c).strip() for c in df.columns]
         return df.to_dict("records")
     if suffix in (".jsonl", ".ndjson"):
-        rows = []
-        with open(path, encoding="utf-8-sig") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(rec, dict):
-                    raise InputError(f"{path}:{lineno}: each line must be a JSON object")
-                rows.append({str(k).strip(): v for k, v in rec.items()})
-        return rows
+        from amber2.utils.io import read_jsonl
+
+        return read_jsonl(path, error=InputError)
     if suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8-sig"))

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json"]
+__all__ = [
+    "atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json", "read_jsonl",
+]
 
 
 @contextlib.contextmanager
@@ -96,3 +98,25 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file written by :func:`atomic_write_json`."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def read_jsonl(path: str | os.PathLike[str], *, error: type[Exception] = ValueError) -> list[dict[str, Any]]:
+    """Read a JSON Lines file: one JSON object per non-empty line, keys stripped of spaces.
+
+    Raises:
+        error: A line that is not valid JSON or not an object (the message names file and line).
+    """
+    name = os.path.basename(os.fspath(path))
+    records: list[dict[str, Any]] = []
+    with open(path, encoding="utf-8-sig") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise error(f"{name}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(rec, dict):
+                raise error(f"{name}:{lineno}: each line must be a JSON object")
+            records.append({str(k).strip(): v for k, v in rec.items()})
+    return records
