@@ -122,4 +122,4 @@ def test_cli_prepare(iemocap, tmp_path):
     res = runner.invoke(app, ["prepare", "timit", "--root", str(iemocap), "--out", str(tmp_path / "p")])
     assert res.exit_code != 0 and "unknown corpus kind" in res.output
     res = runner.invoke(app, ["prepare", "crema-d", "--root", str(tmp_path), "--out", str(tmp_path / "q")])
-    assert res.exit_code == 1 and "tabulatedVotes.csv" in res.output
+    assert res.exit_code == 2 and "tabulatedVotes.csv" in res.output

@@ -52,6 +52,6 @@ def test_extract_command_with_model_folders_shard_and_merge(tmp_path, corpus_bui
 
 def test_extract_command_errors_are_clear(tmp_path):
     res = runner.invoke(app, ["extract", "--corpus", str(tmp_path)])
-    assert res.exit_code == 1 and "run `amber2 prepare` first" in text(res)
+    assert res.exit_code == 2 and "run `amber2 prepare` first" in text(res)
     res = runner.invoke(app, ["extract", "--corpus", str(tmp_path), "--preset", "fast"])
-    assert res.exit_code == 1 and "unknown preset" in text(res)
+    assert res.exit_code == 2 and "unknown preset" in text(res)

@@ -107,7 +107,7 @@ def extract(
         )
     except (EncoderError, FileNotFoundError, ValueError) as exc:
         console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(code=1) from None
+        raise typer.Exit(code=2) from None
     console.print(_report_table(report))
     failed = report.failed
     if failed:

@@ -68,7 +68,7 @@ def prepare(
                                 progress=True, **reader_options)
     except (FileNotFoundError, ValueError, PrepareError) as exc:
         console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(code=1) from None
+        raise typer.Exit(code=2) from None
     console.print(result.summary.to_rich())
     console.print("\nwritten:")
     for key, path in result.paths.items():
