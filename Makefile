@@ -32,7 +32,9 @@ lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 
 bench: install
-	$(PY) benchmarks/train_protocol.py --quick --out runs/bench/train_protocol.json
+	$(PY) benchmarks/train_protocol.py --quick --out runs/bench/train_protocol.quick.json
+	$(PY) benchmarks/extract.py --quick --out runs/bench/extract.quick.json
+	$(PY) benchmarks/serve.py --quick --out runs/bench/serve.quick.json
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache .ruff_cache

@@ -8,7 +8,11 @@ the same data with the same seeds. Prints and writes (``--out``) JSON with:
 - ``speedup``: sequential seconds / batched seconds (same runs);
 - ``max_abs_diff``: the largest difference between the two paths' final validation metrics
   (every metric of every reported head of every run, at the selected epoch);
-- ``batched_seconds``, ``sequential_seconds``, run counts, threads and the machine.
+- ``batched_seconds``, ``sequential_seconds``, run counts, threads and the machine;
+- ``arithmetic``: the floating-point work each path must do (multiply-adds counted from the model's
+  shapes, the folds' sizes and the epochs), this machine's measured fp32 GEMM rate at the shapes the
+  ensemble runs, and the resulting floors: no implementation of the same arithmetic can train the
+  protocol faster than ``batched_floor_seconds`` here. ``--arithmetic-only`` prints just this block.
 
 Usage::
 
@@ -31,7 +35,8 @@ import torch
 from amber2.metrics import evaluate
 from amber2.training.config import load_config
 from amber2.training.data import LabeledSet
-from amber2.training.protocol import run_protocol
+from amber2.training.ensemble import branch_plan
+from amber2.training.protocol import grid_objectives, make_splits, run_protocol
 from amber2.utils.machine import cpu_model
 
 log = logging.getLogger("bench")
@@ -64,12 +69,85 @@ def _val_metrics(result, data: LabeledSet) -> dict[tuple, dict[str, float]]:
     return out
 
 
+def protocol_arithmetic(data: LabeledSet, folds: np.ndarray, cfg, threads: int) -> dict:
+    """The multiply-adds of the protocol, both ways, and the time floor they imply on this machine.
+
+    Per item and head (d_m input widths, H hidden, F fusion width, C classes; a first layer reads data,
+    so its backward pass is the weight gradient alone):
+
+    * modality head, training: ``2 d_m H + 3 H C``; evaluation ``d_m H + H C``;
+    * fusion head (projections and gate read the embeddings), training:
+      ``2 (sum_m d_m) F + 2 (sum_m d_m) F_g + 3 (F H + H C)``; evaluation half the first two terms
+      plus ``F H + H C``, with ``F_g = F`` for two modalities (``M F`` otherwise).
+
+    The sequential path trains every head of every objective; the ensemble trains one branch per
+    distinct trajectory (:func:`~amber2.training.ensemble.branch_plan`: AmbER²'s detached experts are
+    shared by the grid points). Each epoch trains on the fold's training part and evaluates its
+    validation part; elementwise work (activations, losses, AdamW) is left out, so the floors are
+    optimistic.
+    """
+    from amber2.model.heads import FUSION
+    from amber2.training.fit import model_config_for
+
+    mc = model_config_for(data, cfg.model)
+    H, F, C = mc.hidden, mc.fusion_dim, mc.n_classes
+    dims = dict(mc.dims)
+    d_sum = sum(dims.values())
+    f_gate = F if len(dims) == 2 else len(dims) * F
+    train_macs = {m: 2 * d * H + 3 * H * C for m, d in dims.items()}
+    eval_macs = {m: d * H + H * C for m, d in dims.items()}
+    if len(dims) > 1:
+        train_macs[FUSION] = 2 * d_sum * F + 2 * d_sum * f_gate + 3 * (F * H + H * C)
+        eval_macs[FUSION] = d_sum * F + d_sum * f_gate + F * H + H * C
+    objectives = grid_objectives(cfg)
+    if cfg.protocol.baseline:
+        objectives.append(cfg.loss.model_copy(update={"kind": cfg.protocol.baseline}))
+    plan = branch_plan(objectives, list(train_macs), mc.student)
+    per_item_seq = {k: len(objectives) * v for k, v in (("train", sum(train_macs.values())),
+                                                         ("eval", sum(eval_macs.values())))}
+    per_item_ens = {"train": sum(len(set(plan[h])) * train_macs[h] for h in train_macs),
+                    "eval": sum(len(set(plan[h])) * eval_macs[h] for h in eval_macs)}
+    epochs, n_seeds = cfg.optim.max_epochs, len(cfg.protocol.seeds)
+    item_epochs = {"train": 0, "eval": 0}
+    for sp in make_splits(data, folds, cfg):
+        item_epochs["train"] += len(sp.train) * epochs * n_seeds
+        item_epochs["eval"] += len(sp.val) * epochs * n_seeds
+    seq = 2 * sum(per_item_seq[k] * item_epochs[k] for k in item_epochs)
+    ens = 2 * sum(per_item_ens[k] * item_epochs[k] for k in item_epochs)
+
+    # The GEMM rate at the ensemble's shape: one mini-batch through the first layer of every branch.
+    torch.set_num_threads(threads)
+    d0 = next(iter(dims.values()))
+    cols = sum(len(set(plan[h])) for h in plan if h != FUSION) * H // max(1, len(dims)) + len(set(
+        plan.get(FUSION, []))) * (F + f_gate)
+    a = torch.randn(cfg.optim.batch_size, d0)
+    b = torch.randn(d0, max(cols, H))
+    for _ in range(3):
+        a @ b
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < 1.0:
+        a @ b
+        reps += 1
+    rate = 2 * a.shape[0] * a.shape[1] * b.shape[1] * reps / (time.perf_counter() - t0)
+    return {
+        "sequential_gflop": seq / 1e9,
+        "batched_gflop": ens / 1e9,
+        "arithmetic_ratio": seq / ens,
+        "gemm_gflops_measured": rate / 1e9,
+        "gemm_shape": [a.shape[0], a.shape[1], b.shape[1]],
+        "sequential_floor_seconds": seq / rate,
+        "batched_floor_seconds": ens / rate,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small protocol for CI (seconds)")
     ap.add_argument("--out", type=Path, help="write the JSON result here")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads (both paths)")
     ap.add_argument("--epochs", type=int, default=None, help="override max epochs")
+    ap.add_argument("--arithmetic-only", action="store_true",
+                    help="print the protocol's arithmetic and time floors, train nothing")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
@@ -83,6 +161,12 @@ def main(argv: list[str] | None = None) -> dict:
         overrides = []
     if args.epochs:
         overrides.append(f"optim.max_epochs={args.epochs}")
+
+    arithmetic = protocol_arithmetic(data, sessions, load_config(None, overrides), args.threads)
+    log.info("arithmetic: %s", json.dumps(arithmetic))
+    if args.arithmetic_only:
+        print(json.dumps(arithmetic, indent=2))
+        return arithmetic
 
     timings, results = {}, {}
     for engine in ("ensemble", "sequential"):
@@ -115,6 +199,9 @@ def main(argv: list[str] | None = None) -> dict:
         "n_items": len(data),
         "dims": data.dims,
         "threads": args.threads,
+        "arithmetic": arithmetic,
+        "achieved_gflops": {"batched": arithmetic["batched_gflop"] / timings["ensemble"],
+                            "sequential": arithmetic["sequential_gflop"] / timings["sequential"]},
         "torch": torch.__version__,
         "device": "cpu",
         "machine": cpu_model(),

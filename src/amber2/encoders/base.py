@@ -292,6 +292,29 @@ def plan_batches(
     return batches
 
 
+def checked_layer(layer: Any, n_layers: int, model: str) -> int | str:
+    """:func:`parse_layer`, then check an integer index against a model with ``n_layers`` layers.
+
+    Raises:
+        EncoderError: the index is outside ``-(n_layers + 1) .. n_layers``.
+    """
+    parsed = parse_layer(layer)
+    if isinstance(parsed, int) and not -(n_layers + 1) <= parsed <= n_layers:
+        raise EncoderError(f"layer {parsed} out of range for {model!r}: hidden states are 0..{n_layers}")
+    return parsed
+
+
+def load_frozen_model(folder: Path, device: str) -> Any:
+    """A Hugging Face ``AutoModel`` from a local folder, in eval mode on ``device``, gradients off."""
+    from transformers import AutoModel
+
+    with quiet_hf_loading():
+        model = AutoModel.from_pretrained(folder, local_files_only=True).eval().to(device)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
 def warn_identity(model: str, wanted: dict[str, Any], found: dict[str, str]) -> None:
     """Warn when a spec names a revision / weights hash that differs from the model found."""
     for key in ("revision", "weights"):

@@ -42,9 +42,9 @@ from amber2.encoders.audio import AudioError, resample, split_long, zero_mean_un
 from amber2.encoders.base import (
     AudioEncoder,
     EncoderError,
-    parse_layer,
+    checked_layer,
+    load_frozen_model,
     plan_batches,
-    quiet_hf_loading,
     resolve_device,
     resolve_dtype,
     resolve_model_dir,
@@ -160,7 +160,7 @@ class HFAudioEncoder(AudioEncoder):
         weights: str | None = None,
     ):
         import torch
-        from transformers import AutoConfig, AutoModel
+        from transformers import AutoConfig
 
         if pooling != "mean":
             raise EncoderError(f"audio pooling must be 'mean', got {pooling!r}")
@@ -180,16 +180,9 @@ class HFAudioEncoder(AudioEncoder):
             )
         self.device = resolve_device(device)
         self.compute_dtype = resolve_dtype(dtype, self.device)
-        with quiet_hf_loading():
-            self.model = AutoModel.from_pretrained(folder, local_files_only=True).eval().to(self.device)
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+        self.model = load_frozen_model(folder, self.device)
         self.n_layers = int(config.num_hidden_layers)
-        self.layer = parse_layer(layer)
-        if isinstance(self.layer, int) and not -(self.n_layers + 1) <= self.layer <= self.n_layers:
-            raise EncoderError(
-                f"layer {self.layer} out of range for {self.model_name!r}: hidden states are 0..{self.n_layers}"
-            )
+        self.layer = checked_layer(layer, self.n_layers, self.model_name)
         pre = _read_json(folder / "preprocessor_config.json")
         self.sample_rate = int(sample_rate or pre.get("sampling_rate") or 16000)
         self.do_normalize = bool(pre.get("do_normalize", True) if do_normalize is None else do_normalize)

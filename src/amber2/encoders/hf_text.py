@@ -23,9 +23,9 @@ import numpy as np
 from amber2.encoders.base import (
     EncoderError,
     TextEncoder,
-    parse_layer,
+    checked_layer,
+    load_frozen_model,
     plan_batches,
-    quiet_hf_loading,
     resolve_device,
     resolve_dtype,
     resolve_model_dir,
@@ -100,7 +100,7 @@ class HFTextEncoder(TextEncoder):
         weights: str | None = None,
     ):
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
         if pooling != "mean":
             raise EncoderError(f"text pooling must be 'mean', got {pooling!r}")
@@ -122,17 +122,10 @@ class HFTextEncoder(TextEncoder):
             raise EncoderError(
                 f"cannot load the tokenizer of text model {self.model_name!r} from {folder}: {exc}"
             ) from exc
-        with quiet_hf_loading():
-            self.model = AutoModel.from_pretrained(folder, local_files_only=True).eval().to(self.device)
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+        self.model = load_frozen_model(folder, self.device)
         config = self.model.config
         self.n_layers = int(config.num_hidden_layers)
-        self.layer = parse_layer(layer)
-        if isinstance(self.layer, int) and not -(self.n_layers + 1) <= self.layer <= self.n_layers:
-            raise EncoderError(
-                f"layer {self.layer} out of range for {self.model_name!r}: hidden states are 0..{self.n_layers}"
-            )
+        self.layer = checked_layer(layer, self.n_layers, self.model_name)
         st = _sentence_transformers_config(folder)
         if normalize is None or (isinstance(normalize, str) and normalize.lower() == "auto"):
             self.normalize = st["normalize"]

@@ -128,14 +128,16 @@ class ValidationConfig(_Strict):
     """How the validation split is taken from the training part of each fold.
 
     Attributes:
-        strategy: ``fraction`` (a class-stratified random share of the training items) or
-            ``group`` (whole groups, e.g. speakers or sessions, held out).
-        fraction: Share of training items (``fraction``) or of training groups (``group``).
+        strategy: ``fraction`` (a class-stratified random share of the training items),
+            ``group`` (whole groups, e.g. speakers or sessions, held out: ``round(fraction x groups)``,
+            at least one) or ``group-fraction`` (whole groups until ``fraction`` of the items).
+        fraction: Share of training items (``fraction``, ``group-fraction``) or of training groups
+            (``group``).
         seed: Seed of the split (the same split for every seed and grid point of a fold, so grid
             points are compared on equal terms).
     """
 
-    strategy: Literal["fraction", "group"] = "fraction"
+    strategy: Literal["fraction", "group", "group-fraction"] = "fraction"
     fraction: float = 0.1
     seed: int = 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pandas as pd
 
 from amber2.training.config import ValidationConfig
 from amber2.training.data import DataError, LabeledSet
@@ -34,37 +35,45 @@ def validation_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split a fold's training positions into (train, validation).
 
-    ``fraction``: a class-stratified share (by the argmax of y, ties to the lowest class) of the
-    items, at least one per class that has >= 2 items. ``group``: whole groups (speakers, sessions)
-    covering about ``fraction`` of the groups, at least one group.
+    One implementation serves corpora and training: this calls
+    :func:`amber2.corpora.folds.validation_ids` with the fold's training ids and a seed derived from
+    ``(config.seed, fold)``. Strategies:
+
+    * ``fraction``: a class-stratified share (by the argmax of y) of the items, at least one per class
+      that has >= 2 items;
+    * ``group``: whole groups (speakers, sessions) drawn at random, ``round(fraction x groups)`` of
+      them and at least one (IEMOCAP's leave-one-session-out: one of the four training sessions);
+    * ``group-fraction``: whole groups drawn until at least ``fraction`` of the items are held out.
 
     Returns:
         Sorted position arrays ``(train, val)``.
 
     Raises:
-        DataError: ``group`` without groups, or too few items/groups to hold any out.
+        DataError: a group strategy without groups, or too few items/groups to hold any out.
     """
+    from amber2.corpora.folds import FoldError, validation_ids
+
     train_idx = np.asarray(train_idx)
-    rng = np.random.default_rng(derive_seed("validation", config.seed, fold))
-    if config.strategy == "group":
-        if data.groups is None:
-            raise DataError("validation strategy 'group' needs groups (speaker or session) for every item")
-        groups = data.groups[train_idx]
-        uniq = np.unique(groups)
-        if len(uniq) < 2:
-            raise DataError(f"fold {fold}: only {len(uniq)} training group(s); cannot hold one out for validation")
-        n_val = max(1, int(round(config.fraction * len(uniq))))
-        val_groups = rng.choice(uniq, size=n_val, replace=False)
-        is_val = np.isin(groups, val_groups)
-    else:
-        labels = data.Y[train_idx].argmax(axis=1)
-        is_val = np.zeros(len(train_idx), dtype=bool)
-        for c in np.unique(labels):
-            pos = np.flatnonzero(labels == c)
-            if len(pos) < 2:
-                continue
-            k = max(1, int(round(config.fraction * len(pos))))
-            is_val[rng.choice(pos, size=k, replace=False)] = True
+    ids = [data.ids[i] for i in train_idx]
+    seed = derive_seed("validation", config.seed, fold)
+    try:
+        if config.strategy in ("group", "group-fraction"):
+            if data.groups is None:
+                raise DataError(f"validation strategy {config.strategy!r} needs groups (speaker or session) "
+                                "for every item")
+            groups = pd.Series(np.asarray(data.groups)[train_idx].astype(str), index=ids)
+            n_groups = groups.nunique()
+            if n_groups < 2:
+                raise DataError(f"fold {fold}: only {n_groups} training group(s); cannot hold one out for "
+                                "validation")
+            val = validation_ids(groups, ids, method=config.strategy, fraction=config.fraction, seed=seed,
+                                 n_groups=max(1, round(config.fraction * n_groups)))
+        else:
+            val = validation_ids(None, ids, method="fraction", fraction=config.fraction, seed=seed,
+                                 labels=(ids, data.Y[train_idx]))
+    except FoldError as exc:
+        raise DataError(f"fold {fold}: {exc}") from exc
+    is_val = np.isin(np.asarray(ids, dtype=object), np.asarray(val, dtype=object))
     if not is_val.any() or is_val.all():
         raise DataError(f"fold {fold}: the validation split is empty or takes every training item")
     return np.sort(train_idx[~is_val]), np.sort(train_idx[is_val])
