@@ -38,6 +38,14 @@ def test_train_then_evaluate(tmp_path):
     assert res.exit_code == 0, res.output
     ev = json.loads((tmp_path / "ev.json").read_text())
     assert ev["n_items"] == 50 and set(ev["heads"]) == {"audio", "text", "fusion"}
+    # New data without folds: every item is scored.
+    fresh = dict(np.load(_arrays(tmp_path / "new.npz", n=40, seed=3)))
+    fresh.pop("folds")
+    np.savez(tmp_path / "new.npz", **fresh)
+    res = runner.invoke(app, ["evaluate", str(run / "model"), "--arrays", str(tmp_path / "new.npz"),
+                              "--out", str(tmp_path / "ev2.json")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "ev2.json").read_text())["n_items"] == 40
 
 
 def test_bad_inputs_exit_2_with_a_message(tmp_path):

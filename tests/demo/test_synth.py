@@ -23,6 +23,7 @@ from amber2.demo.lexicon import (
 )
 from amber2.demo.synth import (
     CONFLICT_TYPES,
+    CorpusConflictError,
     SimulationConfig,
     SimulationError,
     generate_corpus,
@@ -354,8 +355,9 @@ def test_rerun_resume_and_overwrite(tmp_path):
     assert wavs[2].read_bytes() == before[wavs[2]][1]
     # another config into the same folder: refused, unless overwrite
     other = SimulationConfig(**{**cfg.to_dict(), "seed": 2, "raters_per_item": (3, 3)})
-    with pytest.raises(SimulationError, match="another configuration"):
+    with pytest.raises(SimulationError, match=r"another configuration \(seed 1 -> 2; fingerprint") as info:
         generate_corpus(root, other)
+    assert isinstance(info.value, CorpusConflictError) and info.value.differences == {"seed": (1, 2)}
     (root / "notes.txt").write_text("mine")
     replaced = generate_corpus(root, other, overwrite=True)
     assert replaced.generated == 3 and (root / "notes.txt").read_text() == "mine"

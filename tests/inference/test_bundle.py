@@ -125,20 +125,70 @@ def test_newer_format_is_refused(tmp_path: Path, bundle: Path):
         load(b2)
 
 
-def test_other_major_version_is_refused_minor_warns(tmp_path: Path, bundle: Path, caplog):
+def _versions() -> tuple[str, str, list[str]]:
+    """(running version, a compatible other version, incompatible versions) under this amber2's version."""
     from amber2 import __version__
 
-    major = int(__version__.split(".")[0])
+    major, minor = (int(x) for x in __version__.split(".")[:2])
+    if major == 0:  # 0.x: same major.minor only
+        older = [f"0.{minor - 1}.9"] if minor else []
+        return __version__, f"0.{minor}.99", [f"0.{minor + 1}.0", f"1.{minor}.0", *older]
+    return __version__, f"{major}.{minor + 3}.1", [f"{major + 1}.0.0", f"{major - 1}.{minor}.0"]
+
+
+@pytest.mark.parametrize(("saved", "running", "ok"), [
+    ("0.1.0", "0.1.0", True), ("0.1.0", "0.1.7", True), ("0.1.9", "0.1.0", True), ("0.1.0rc1", "0.1.2", True),
+    ("0.1.0-dev", "0.1.0", True), ("0.1.0", "0.2.0", False), ("0.2.3", "0.1.0", False), ("0.1.0", "1.1.0", False),
+    ("1.0.0", "1.4.2", True), ("1.9.9", "1.0.0", True), ("2.0.0", "1.9.0", False), ("1.2.0", "2.2.0", False),
+    ("unknown", "0.1.0", False), ("1", "1.0.0", False), ("", "0.1.0", False),
+])
+def test_versions_compatible_follows_semver(saved, running, ok):
+    from amber2.inference import versions_compatible
+
+    assert versions_compatible(saved, running) is ok
+
+
+def test_incompatible_version_is_refused_unless_allowed(tmp_path: Path, bundle: Path, caplog):
+    ours, _, others = _versions()
+    for i, theirs in enumerate(others):
+        b = _copy(bundle, tmp_path / str(i))
+        _edit_meta(b, amber2_version=theirs)
+        with pytest.raises(BundleError) as info:
+            load(b)
+        msg = str(info.value)
+        assert str(b) in msg and f"saved by amber2 {theirs}" in msg and f"this is amber2 {ours}" in msg
+        assert "re-export" in msg and "allow_version_mismatch=True" in msg and "--allow-version-mismatch" in msg
+        with pytest.raises(BundleError, match="allow_version_mismatch"):
+            read_bundle_info(b)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="amber2"):
+            net = load(b, allow_version_mismatch=True)
+        assert net.amber2_version == theirs and net.classes == ["neutral", "happy", "angry", "sad"]
+        assert any("loading it anyway" in r.getMessage() and theirs in r.getMessage() for r in caplog.records)
+        assert AmbER2.from_pretrained(b, device="cpu", allow_version_mismatch=True).amber2_version == theirs
+
+
+def test_unparsable_version_is_refused_unless_allowed(tmp_path: Path, bundle: Path):
     b = _copy(bundle, tmp_path)
-    _edit_meta(b, amber2_version=f"{major + 1}.0.0")
-    with pytest.raises(BundleError, match=f"written by amber2 {major + 1}.0.0.*major versions differ"):
+    _edit_meta(b, amber2_version="banana")
+    with pytest.raises(BundleError, match="unknown amber2 .*'banana'"):
         load(b)
-    b2 = _copy(bundle, tmp_path / "y")
-    _edit_meta(b2, amber2_version=f"{major}.0.0-old")
+    assert load(b, allow_version_mismatch=True).amber2_version == "banana"
+
+
+def test_compatible_other_version_loads_with_a_warning(tmp_path: Path, bundle: Path, caplog):
+    _, compatible, _ = _versions()
+    b = _copy(bundle, tmp_path)
+    _edit_meta(b, amber2_version=compatible)
     with caplog.at_level(logging.WARNING, logger="amber2"):
-        net = load(b2)
-    assert net.amber2_version == f"{major}.0.0-old"
-    assert any("was written by amber2" in r.getMessage() for r in caplog.records)
+        net = load(b)
+    assert net.amber2_version == compatible
+    assert any(f"saved by amber2 {compatible}" in r.getMessage() and "compatible" in r.getMessage()
+               for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="amber2"):
+        load(bundle)  # the same version: no warning
+    assert not [r for r in caplog.records if "saved by amber2" in r.getMessage()]
 
 
 def test_save_bundle_checks_its_arguments(tmp_path: Path, encoders):

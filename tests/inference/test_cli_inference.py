@@ -72,3 +72,53 @@ def test_export_command(bundle: Path, tmp_path: Path):
 def test_serve_command_reports_a_bad_bundle(tmp_path: Path):
     res = runner.invoke(app, ["serve", str(tmp_path / "none"), "--port", "0"])
     assert res.exit_code == 2 and "does not exist" in _out(res)
+
+
+def _other_version_bundle(bundle: Path, tmp_path: Path) -> tuple[Path, str]:
+    """A copy of the bundle stamped with an amber2 version outside this one's compatible series."""
+    from amber2 import __version__
+
+    major, minor = (int(x) for x in __version__.split(".")[:2])
+    theirs = f"0.{minor + 1}.0" if major == 0 else f"{major + 1}.0.0"
+    dst = shutil.copytree(bundle, tmp_path / "old-model")
+    meta = json.loads((dst / "model.json").read_text())
+    meta["amber2_version"] = theirs
+    (dst / "model.json").write_text(json.dumps(meta))
+    return dst, theirs
+
+
+def test_commands_refuse_another_version_unless_allowed(bundle: Path, tmp_path: Path, monkeypatch):
+    old, theirs = _other_version_bundle(bundle, tmp_path)
+    clip = write_wav(tmp_path / "c.wav", synth_clip(0.8, seed=3))
+    arrays = tmp_path / "arrays.npz"
+    rng = np.random.default_rng(0)
+    y = rng.dirichlet(np.ones(4), size=6)
+    np.savez(arrays, ids=np.array([f"u{i}" for i in range(6)]), y=y, audio=rng.normal(size=(6, 88)),
+             text=rng.normal(size=(6, 384)), folds=np.array([0, 0, 0, 1, 1, 1]),
+             classes=np.array(["neutral", "happy", "angry", "sad"]))
+    served = {}
+
+    def fake_serve(model, *, host, port, **options):  # the real app, without uvicorn and the warm-up
+        from amber2.serve import create_app
+
+        served.update(model=model, app=create_app(model, warm_up=False, **options), **options)
+
+    monkeypatch.setattr("amber2.serve.serve", fake_serve)
+    commands = {
+        "predict": ["predict", str(old), str(clip), "--no-progress"],
+        "export": ["export", str(old), "--onnx", str(tmp_path / "m.onnx"), "--no-verify"],
+        "evaluate": ["evaluate", str(old), "--arrays", str(arrays)],
+        "serve": ["serve", str(old), "--port", "0"],
+    }
+    for name, args in commands.items():
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, (name, res.output)
+        text = _out(res)
+        assert "error: bundle" in text and "Traceback" not in res.output, name
+        assert f"saved by amber2 {theirs}" in text and "--allow-version-mismatch" in text, (name, text)
+    for name, args in commands.items():
+        res = runner.invoke(app, [*args, "--allow-version-mismatch"])
+        assert res.exit_code == 0, (name, res.output)
+    assert (tmp_path / "m.onnx").stat().st_size > 0
+    assert served["model"] == old and served["allow_version_mismatch"] is True
+    assert served["app"].state.model.amber2_version == theirs

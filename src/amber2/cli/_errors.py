@@ -15,11 +15,16 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, K
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Print expected errors as ``error: ...`` and exit with status 2; ``-v`` shows the traceback."""
+def user_errors(*extra: type[BaseException]) -> Iterator[None]:
+    """Print expected errors as ``error: ...`` and exit with status 2; ``-v`` shows the traceback.
+
+    Args:
+        *extra: Further exception types that a command expects (e.g. the demo's
+            :class:`amber2.demo.synth.SimulationError`), handled the same way.
+    """
     try:
         yield
-    except USER_ERRORS as exc:
+    except (*USER_ERRORS, *extra) as exc:
         if logging.getLogger("amber2").isEnabledFor(logging.DEBUG):
             log.exception("details")
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

@@ -13,30 +13,40 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Output folder."),
-        seeds: int = typer.Option(5, help="Number of seeds (0..n-1)."),
-        folds: int = typer.Option(5, help="Speaker-disjoint folds."),
+        seeds: int = typer.Option(5, min=1, help="Number of seeds (0..n-1)."),
+        folds: int = typer.Option(5, min=2, help="Speaker-disjoint folds."),
         speakers: int | None = typer.Option(None, help="Simulated speakers (default: the simulator's)."),
         per_speaker: int | None = typer.Option(None, help="Utterances per speaker (default: the simulator's)."),
         seed: int = typer.Option(0, help="Seed of the simulated corpus."),
-        override: list[str] | None = typer.Option(None, "--set", help="Training override, e.g. optim.max_epochs=10."),
+        epochs: int | None = typer.Option(None, min=1, help="Epochs per training run (default: the protocol's 30)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="If OUT holds a demo made with other corpus "
+                                       "settings, remove its corpus and everything derived from it (prepared "
+                                       "corpus, embeddings, training run, report) and start again."),
+        override: list[str] | None = typer.Option(None, "--set", help="Training override, e.g. optim.lr=1e-3 or "
+                                                  "protocol.validation.strategy=fraction."),
     ) -> None:
-        """Generate a simulated corpus, extract features, train the baseline and AmbER², write the report."""
+        """Generate a simulated corpus, extract features, train the baseline and AmbER², write the report.
+
+        Re-running into the same folder reuses the corpus, the cached embeddings and a training run
+        made with the same settings.
+        """
         import dataclasses
 
         from amber2.cli._errors import user_errors
         from amber2.demo.pipeline import DemoConfig, run_demo
-        from amber2.demo.synth import SimulationConfig
+        from amber2.demo.synth import SimulationConfig, SimulationError
 
-        with user_errors():
+        with user_errors(SimulationError):
             changes: dict = {"seed": seed}
             if speakers is not None:
                 changes["n_speakers"] = speakers
             if per_speaker is not None:
                 changes["utterances_per_speaker"] = per_speaker
             sim = dataclasses.replace(SimulationConfig(), **changes)
-            res = run_demo(out, DemoConfig(simulation=sim, seeds=list(range(seeds)), folds=folds,
-                                           overrides=list(override or [])), progress=True)
+            res = run_demo(out, DemoConfig(simulation=sim, seeds=list(range(seeds)), folds=folds, max_epochs=epochs,
+                                           overrides=list(override or [])), progress=True, overwrite=overwrite)
         t = res.timings
-        typer.echo("stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + f" (total {sum(t.values()):.0f} s)")
+        typer.echo("stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + f" (total {sum(t.values()):.0f} s)"
+                   + ("; training reused from an identical earlier run" if res.training_reused else ""))
         typer.echo(f"results: {res.results}")
         typer.echo(f"report:  {res.report}")

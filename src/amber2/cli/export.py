@@ -16,6 +16,8 @@ def export(
     opset: int = typer.Option(17, "--opset", help="ONNX opset version."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Check the file with onnxruntime against "
                                 "PyTorch (max abs difference <= 1e-5)."),
+    allow_version_mismatch: bool = typer.Option(False, "--allow-version-mismatch", help="Load a bundle saved "
+                                                "by an incompatible amber2 version anyway (with a warning)."),
 ) -> None:
     """Export the heads to ONNX: inputs named after the modalities, outputs probs_<head>."""
     from rich.console import Console
@@ -24,7 +26,7 @@ def export(
 
     console = Console()
     try:
-        net = AmbER2.from_pretrained(model, device="cpu")
+        net = AmbER2.from_pretrained(model, device="cpu", allow_version_mismatch=allow_version_mismatch)
         path = export_onnx(net, onnx, opset=opset, verify=verify)
     except (BundleError, OnnxExportError) as exc:
         _fail(exc)

@@ -30,6 +30,8 @@ def predict(
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Reject clips longer than this."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar with ETA."),
+    allow_version_mismatch: bool = typer.Option(False, "--allow-version-mismatch", help="Load a bundle saved "
+                                                "by an incompatible amber2 version anyway (with a warning)."),
 ) -> None:
     """Predict emotion distributions, ambiguity and modality conflict for each clip; errors do not stop the batch."""
     from rich.console import Console
@@ -45,7 +47,7 @@ def predict(
 
         torch.set_num_threads(int(threads))
     try:
-        net = AmbER2.from_pretrained(model, device=device)
+        net = AmbER2.from_pretrained(model, device=device, allow_version_mismatch=allow_version_mismatch)
     except BundleError as exc:
         _fail(exc)
     preds = []

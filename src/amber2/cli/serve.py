@@ -20,6 +20,8 @@ def serve(
     max_queue: int = typer.Option(32, "--max-queue", help="Requests waiting for a worker before 503."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda ... (default: GPU if any)."),
     asr: str | None = typer.Option(None, "--asr", help="ASR model for uploads without transcript."),
+    allow_version_mismatch: bool = typer.Option(False, "--allow-version-mismatch", help="Load a bundle saved "
+                                                "by an incompatible amber2 version anyway (with a warning)."),
 ) -> None:
     """Serve POST /predict, GET /health, the OpenAPI docs at /docs and the web page at /."""
     from rich.console import Console
@@ -37,7 +39,8 @@ def serve(
                   highlight=False, soft_wrap=True)
     try:
         run(model, host=host, port=port, max_upload_mb=max_upload_mb, max_duration_s=max_duration,
-            workers=workers, max_queue=max_queue, device=device, asr=asr)
+            workers=workers, max_queue=max_queue, device=device, asr=asr,
+            allow_version_mismatch=allow_version_mismatch)
     except (BundleError, EncoderError, ValueError) as exc:
         _fail(exc)
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 import re
@@ -57,6 +58,7 @@ __all__ = [
     "CLASSES",
     "CONFLICT_TYPES",
     "GENERATOR_VERSION",
+    "CorpusConflictError",
     "CorpusPlan",
     "PlannedItem",
     "SimulatedCorpus",
@@ -92,6 +94,52 @@ _AUDIO_STREAM = 100
 
 class SimulationError(RuntimeError):
     """Generation failed for some items (listed), or the output folder holds another corpus."""
+
+
+class CorpusConflictError(SimulationError):
+    """The output folder holds another simulated corpus, or files the simulator did not write.
+
+    Attributes:
+        root: The output folder.
+        differences: ``{setting: (in the folder, asked for)}`` when the folder holds a corpus of
+            another configuration whose settings could be read; None otherwise.
+        foreign: True when the folder holds a manifest or audio the simulator did not write.
+    """
+
+    def __init__(self, message: str, *, root: Path, differences: dict[str, tuple[Any, Any]] | None = None,
+                 foreign: bool = False):
+        super().__init__(message)
+        self.root = root
+        self.differences = differences
+        self.foreign = foreign
+
+    def describe(self) -> str:
+        """The differing settings as ``n_speakers 40 -> 10, seed 0 -> 1`` (or why they are unknown)."""
+        if self.foreign:
+            return f"{self.root} holds {_MANIFEST} or {_AUDIO}/ not written by the simulator"
+        return _describe(self.differences)
+
+
+def _describe(differences: Mapping[str, tuple[Any, Any]] | None) -> str:
+    if not differences:
+        return "the settings of the corpus in the folder cannot be read"
+    return ", ".join(f"{k} {_show(a)} -> {_show(b)}" for k, (a, b) in differences.items())
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_show(v) for v in value) + ")"
+    return "missing" if value is _MISSING else repr(value) if isinstance(value, str) else str(value)
+
+
+_MISSING = object()
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{setting: (old, new)}`` for the settings whose JSON values differ (missing ones included)."""
+    a, b = json.loads(json.dumps(dict(old), default=str)), json.loads(json.dumps(dict(new), default=str))
+    return {k: (a.get(k, _MISSING), b.get(k, _MISSING)) for k in [*b, *(k for k in a if k not in b)]
+            if a.get(k, _MISSING) != b.get(k, _MISSING)}
 
 
 def _pair(value: Any, name: str, kind: type) -> tuple[Any, Any]:
@@ -514,25 +562,36 @@ def _entropy(p: np.ndarray) -> np.ndarray:
         return -np.where(p > 0, p * np.log(p), 0.0).sum(axis=-1)
 
 
-def _check_folder(root: Path, fingerprint: str, overwrite: bool) -> bool:
-    """Return True if ``root`` already holds this corpus (stamp matches); clear or refuse otherwise."""
+def _check_folder(root: Path, cfg: SimulationConfig, fingerprint: str, overwrite: bool) -> bool:
+    """Return True if ``root`` already holds this corpus (stamp matches); clear or refuse otherwise.
+
+    Raises:
+        CorpusConflictError: ``root`` holds another corpus, or foreign files, and not ``overwrite``.
+    """
     stamp = root / _STAMP
     if stamp.exists():
         try:
-            old = read_json(stamp).get("fingerprint")
+            info = read_json(stamp)
+            old, old_config = info.get("fingerprint"), info.get("config")
+            old_version = info.get("generator_version")
         except (OSError, ValueError, AttributeError):
-            old = None
+            old, old_config, old_version = None, None, None
         if old == fingerprint:
             return True
         if not overwrite:
-            raise SimulationError(
-                f"{root} holds a simulated corpus made with another configuration (fingerprint "
-                f"{short(str(old))} != {short(fingerprint)}); choose another folder or pass overwrite=True"
-            )
+            differences = None
+            if isinstance(old_config, dict):
+                differences = config_differences(old_config, cfg.to_dict())
+                if old_version != GENERATOR_VERSION:
+                    differences = {"generator_version": (old_version, GENERATOR_VERSION), **differences}
+            raise CorpusConflictError(
+                f"{root} holds a simulated corpus made with another configuration ({_describe(differences)}; "
+                f"fingerprint {short(str(old))} != {short(fingerprint)}); choose another folder or pass "
+                "overwrite=True", root=root, differences=differences or None)
     elif not overwrite and ((root / _MANIFEST).exists() or (root / _AUDIO).exists()):
-        raise SimulationError(
+        raise CorpusConflictError(
             f"{root} already holds {_MANIFEST} or {_AUDIO}/ not written by the simulator; choose an empty "
-            "folder or pass overwrite=True"
+            "folder or pass overwrite=True", root=root, foreign=True,
         )
     if overwrite:
         _clear(root)
@@ -618,8 +677,10 @@ def generate_corpus(
         The :class:`SimulatedCorpus`.
 
     Raises:
-        SimulationError: If ``out_dir`` holds another corpus (and not ``overwrite``), or some items
-            failed (they are listed; the manifest is then not written and a re-run retries them).
+        CorpusConflictError: ``out_dir`` holds another corpus or foreign files (and not ``overwrite``);
+            the message (and the error's ``differences``) names the settings that differ.
+        SimulationError: Some items failed (they are listed; the manifest is then not written and a
+            re-run retries them).
     """
     cfg = config if config is not None else SimulationConfig()
     root = Path(out_dir)
@@ -627,7 +688,7 @@ def generate_corpus(
     if root.exists() and not root.is_dir():
         raise SimulationError(f"output path {root} exists and is not a folder")
     root.mkdir(parents=True, exist_ok=True)
-    if _check_folder(root, fp, overwrite):
+    if _check_folder(root, cfg, fp, overwrite):
         done = _reuse(root, cfg, fp)
         if done is not None:
             log.info("simulated corpus %s is complete (%d items, fingerprint %s): nothing to do",

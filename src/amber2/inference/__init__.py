@@ -11,7 +11,14 @@ See ``docs/inference.md``.
 from __future__ import annotations
 
 from amber2.inference.asr import Transcriber
-from amber2.inference.bundle import BUNDLE_FORMAT, BundleError, load_bundle, read_bundle_info, save_bundle
+from amber2.inference.bundle import (
+    BUNDLE_FORMAT,
+    BundleError,
+    load_bundle,
+    read_bundle_info,
+    save_bundle,
+    versions_compatible,
+)
 from amber2.inference.estimator import AmbER2Estimator, js_scorer
 from amber2.inference.inputs import AUDIO_SUFFIXES, InputError, InputItem, collect_inputs, read_transcripts
 from amber2.inference.onnx_export import OnnxExportError, export_onnx, onnx_metadata, verify_onnx
@@ -50,5 +57,6 @@ __all__ = [
     "read_transcripts",
     "save_bundle",
     "verify_onnx",
+    "versions_compatible",
     "write_predictions",
 ]

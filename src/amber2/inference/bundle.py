@@ -19,14 +19,18 @@ Compatibility rules when loading (:func:`load_bundle`):
 * a missing directory, a missing ``model.json`` or ``model.safetensors``, unreadable JSON or weights
   that do not fit the described architecture: :class:`BundleError` naming the file;
 * a newer checkpoint or bundle format than this amber2 reads: :class:`BundleError` ("upgrade amber2");
-* another **major** amber2 version (``1.x`` vs ``0.x``): :class:`BundleError`;
-* another minor or patch version with the same formats: loads, with a logged warning.
+* an amber2 version outside this one's compatible series (:func:`versions_compatible`, semantic
+  versioning: before 1.0 the same ``major.minor``, e.g. ``0.1.x`` with ``0.1.y``; from 1.0 on the same
+  ``major``): :class:`BundleError` naming the bundle, both versions and what to do, unless
+  ``allow_version_mismatch=True`` (then it loads with a logged warning);
+* another version of the same series (a patch release under 0.x): loads, with a logged warning.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,7 @@ __all__ = [
     "load_bundle",
     "read_bundle_info",
     "save_bundle",
+    "versions_compatible",
 ]
 
 log = get_logger(__name__)
@@ -54,11 +59,37 @@ class BundleError(CheckpointError):
     """A bundle is missing, malformed, or written by an incompatible amber2 (the message says which)."""
 
 
-def _major(version: str) -> int | None:
-    try:
-        return int(str(version).split(".")[0])
-    except ValueError:
-        return None
+_VERSION = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+._a-zA-Z0-9]*)\s*$")
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    """``(major, minor)`` of a version string such as ``0.1.0``, ``1.2.3rc1`` or ``0.1.0-dev``; None if unparsable."""
+    m = _VERSION.match(str(version))
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _series(version: tuple[int, int]) -> str:
+    """The compatible series of a version: ``0.1.x`` before 1.0, ``1.x`` from then on."""
+    return f"{version[0]}.{version[1]}.x" if version[0] == 0 else f"{version[0]}.x"
+
+
+def versions_compatible(saved: str, running: str = __version__) -> bool:
+    """Whether a bundle saved by amber2 ``saved`` may be loaded by amber2 ``running`` (semantic versioning).
+
+    Before 1.0 any minor release may change formats, so only the same ``major.minor`` is compatible
+    (``0.1.0`` with ``0.1.7``, not with ``0.2.0``); from 1.0 on, the same ``major`` (``1.2`` with ``1.5``).
+
+    Args:
+        saved: The version that wrote the bundle (``amber2_version`` in ``model.json``).
+        running: The version loading it (default: this amber2).
+
+    Returns:
+        True when compatible; False when not, or when either version cannot be parsed.
+    """
+    a, b = _major_minor(saved), _major_minor(running)
+    if a is None or b is None or a[0] != b[0]:
+        return False
+    return a[0] != 0 or a[1] == b[1]
 
 
 def _jsonable(obj: Any, what: str) -> Any:
@@ -197,8 +228,13 @@ def save_bundle(
     return out
 
 
-def read_bundle_info(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_bundle_info(path: str | os.PathLike[str], *, allow_version_mismatch: bool = False) -> dict[str, Any]:
     """Read and check a bundle's ``model.json`` (no weights are loaded).
+
+    Args:
+        path: The bundle directory.
+        allow_version_mismatch: Load a bundle written by an incompatible amber2 version
+            (:func:`versions_compatible`) anyway, with a logged warning. Newer formats are still refused.
 
     Returns:
         The description dict (``format_version``, ``amber2_version``, ``model``, ``classes``,
@@ -206,7 +242,7 @@ def read_bundle_info(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises:
         BundleError: The directory or a file is missing, the JSON is malformed, or the bundle comes from
-            an incompatible amber2 (newer format, other major version).
+            an incompatible amber2 (newer format; another version series unless ``allow_version_mismatch``).
     """
     p = Path(path).expanduser()
     if not p.exists():
@@ -240,27 +276,47 @@ def read_bundle_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     if bfmt > BUNDLE_FORMAT:
         raise BundleError(f"bundle {p} has bundle format {bfmt} (written by amber2 {written_by}); this amber2 "
                           f"{__version__} reads bundle format <= {BUNDLE_FORMAT}: upgrade amber2")
-    theirs, ours = _major(written_by), _major(__version__)
-    if theirs is None:
-        raise BundleError(f"bundle {p}: amber2_version {written_by!r} is not a version number")
-    if theirs != ours:
-        raise BundleError(f"bundle {p} was written by amber2 {written_by}, this is amber2 {__version__}: major "
-                          f"versions differ and the formats are not compatible; load it with amber2 {theirs}.x "
-                          "or retrain")
-    if written_by != __version__:
-        log.warning("bundle %s was written by amber2 %s; this is amber2 %s (same major version: loading it)",
-                    p, written_by, __version__)
+    _check_version(p, written_by, allow_version_mismatch)
     if "model" not in meta or "classes" not in meta:
         raise BundleError(f"{p / META} lacks the model config or the class names")
     return meta
 
 
-def load_bundle(path: str | os.PathLike[str], *, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
+def _check_version(p: Path, written_by: str, allow_version_mismatch: bool) -> None:
+    """Refuse (or, when allowed, warn about) a bundle from an incompatible amber2 version."""
+    if written_by == __version__:
+        return
+    if versions_compatible(written_by, __version__):
+        log.warning("bundle %s was saved by amber2 %s; this is amber2 %s (compatible versions: loading it)",
+                    p, written_by, __version__)
+        return
+    ours, theirs = _major_minor(__version__), _major_minor(written_by)
+    rule = ("before 1.0 only bundles of the same major.minor series are compatible" if ours is None or ours[0] == 0
+            else "from 1.0 on only bundles of the same major version are compatible")
+    saved = f"amber2 {written_by}" if theirs is not None else f"an unknown amber2 (amber2_version {written_by!r})"
+    if allow_version_mismatch:
+        log.warning("bundle %s was saved by %s; this is amber2 %s (%s): loading it anyway because "
+                    "allow_version_mismatch=True; check its predictions", p, saved, __version__, rule)
+        return
+    matching = f"amber2 {_series(ours)}" if ours is not None else f"amber2 {__version__}"
+    original = f"amber2 {_series(theirs)}" if theirs is not None else "the amber2 that saved it"
+    raise BundleError(
+        f"bundle {p} was saved by {saved}, but this is amber2 {__version__} ({rule}). To proceed, re-export "
+        f"the model with {matching} (re-train it), use it with {original}, or pass allow_version_mismatch=True "
+        "(CLI: --allow-version-mismatch) to load it anyway"
+    )
+
+
+def load_bundle(
+    path: str | os.PathLike[str], *, device: str = "cpu", allow_version_mismatch: bool = False
+) -> tuple[Any, dict[str, Any]]:
     """Load a bundle's model and description.
 
     Args:
         path: The bundle directory.
         device: Torch device for the model (``cpu``, ``cuda``, ``cuda:1``).
+        allow_version_mismatch: Load a bundle from an incompatible amber2 version anyway (see
+            :func:`read_bundle_info`).
 
     Returns:
         ``(AmbER2Model in eval mode on device, description dict)``.
@@ -268,7 +324,7 @@ def load_bundle(path: str | os.PathLike[str], *, device: str = "cpu") -> tuple[A
     Raises:
         BundleError: See :func:`read_bundle_info`; also weights that cannot be read or do not fit.
     """
-    meta = read_bundle_info(path)
+    meta = read_bundle_info(path, allow_version_mismatch=allow_version_mismatch)
     try:
         model, _ = load_checkpoint(path, map_location="cpu")
     except BundleError:

@@ -117,6 +117,7 @@ class AmbER2:
         device: str | None = None,
         encoders: Mapping[str, Any] | None = None,
         encoder_options: Mapping[str, Any] | None = None,
+        allow_version_mismatch: bool = False,
     ) -> AmbER2:
         """Load a bundle directory written by :func:`amber2.save_bundle` (or :meth:`save_pretrained`).
 
@@ -126,17 +127,20 @@ class AmbER2:
             encoders: Replace some of the bundle's encoders (``{modality: Encoder or spec}``), e.g. to
                 point a hub id at a local folder. Widths must match the model.
             encoder_options: Runtime options for the encoders (``batch_size``, ``max_batch_seconds``).
+            allow_version_mismatch: Load a bundle saved by an incompatible amber2 version (another
+                ``major.minor`` before 1.0, another ``major`` from 1.0 on) anyway, with a logged warning.
 
         Returns:
             The model, with encoders built lazily on the first prediction from audio or text.
 
         Raises:
-            amber2.inference.BundleError: A missing or incompatible bundle.
+            amber2.inference.BundleError: A missing or incompatible bundle (the message says which and
+                what to do).
         """
         from amber2.encoders.base import resolve_device
 
         dev = resolve_device(device)
-        net, meta = load_bundle(path, device=dev)
+        net, meta = load_bundle(path, device=dev, allow_version_mismatch=allow_version_mismatch)
         md = meta.get("metadata") or {}
         specs: dict[str, Any] = dict(md.get("encoders") or {})
         specs.update(encoders or {})
@@ -662,7 +666,11 @@ class AmbER2:
         return out
 
 
-def load(path: str | os.PathLike[str], *, device: str | None = None, **kwargs: Any) -> AmbER2:
-    """Load a model bundle: ``amber2.load("runs/my-model")`` (see :meth:`AmbER2.from_pretrained`)."""
-    return AmbER2.from_pretrained(path, device=device, **kwargs)
+def load(path: str | os.PathLike[str], *, device: str | None = None, allow_version_mismatch: bool = False,
+         **kwargs: Any) -> AmbER2:
+    """Load a model bundle: ``amber2.load("runs/my-model")`` (see :meth:`AmbER2.from_pretrained`).
+
+    ``allow_version_mismatch=True`` loads a bundle saved by an incompatible amber2 version anyway.
+    """
+    return AmbER2.from_pretrained(path, device=device, allow_version_mismatch=allow_version_mismatch, **kwargs)
 

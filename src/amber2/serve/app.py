@@ -198,6 +198,7 @@ def create_app(
     device: str | None = None,
     warm_up: bool = True,
     asr: Any = None,
+    allow_version_mismatch: bool = False,
 ) -> Any:
     """Build the FastAPI app around a model.
 
@@ -213,6 +214,8 @@ def create_app(
         device: Torch device when ``model`` is a path.
         warm_up: Build the encoders and run them once before serving.
         asr: Optional ASR model (folder / cached hub id / Transcriber) for uploads without transcript.
+        allow_version_mismatch: When ``model`` is a path, load a bundle saved by an incompatible amber2
+            version anyway (see :func:`amber2.inference.read_bundle_info`).
 
     Returns:
         The FastAPI application.
@@ -227,7 +230,8 @@ def create_app(
         import torch
 
         torch.set_num_threads(int(torch_threads))
-    net = model if isinstance(model, AmbER2) else AmbER2.from_pretrained(model, device=device)
+    net = model if isinstance(model, AmbER2) else AmbER2.from_pretrained(
+        model, device=device, allow_version_mismatch=allow_version_mismatch)
     limits = ServiceLimits(max_upload_mb=max_upload_mb, max_duration_s=max_duration_s,
                            max_transcript_chars=max_transcript_chars,
                            workers=workers or max(1, min(2, os.cpu_count() or 1)), max_queue=max_queue)

@@ -204,8 +204,16 @@ class DataConfig(_Strict):
         folds: A CSV of ``id,fold`` (default: the corpus folder's folds.csv).
         modalities: Modalities to use (default: all available).
         on_bad_rows: Label rows not summing to 1: ``renormalize`` (with a warning) or ``fail``.
-        on_missing: Items whose embedding is missing in a modality: ``drop`` (counted and
-            reported) or ``fail``.
+        on_missing: Items whose embedding is missing in a modality, or that the fold file does not
+            list: ``drop`` (counted, named in a warning and in data.json) or ``fail``.
+        split: ``folds`` (cross-validation over the fold file) or ``official`` (the release's fixed
+            partition from the prepared corpus's ``split.csv``, e.g. MSP-Podcast: train on
+            ``Train``, select on ``Development``, test on ``official_test``).
+        official_test: The partition tested with ``split: official`` (MSP-Podcast: Test1, Test2, ...);
+            items of the other partitions that are neither Train nor Development are left out (counted).
+        groups: The corpus column that groups items for group validation splits
+            (``protocol.validation.strategy: group``): ``speaker`` (falls back to ``group`` where
+            missing) or ``group`` (IEMOCAP: the session, MSP-Podcast: the podcast).
     """
 
     corpus: str | None = None
@@ -216,6 +224,9 @@ class DataConfig(_Strict):
     modalities: list[str] | None = None
     on_bad_rows: Literal["renormalize", "fail"] = "renormalize"
     on_missing: Literal["drop", "fail"] = "drop"
+    split: Literal["folds", "official"] = "folds"
+    official_test: str = "Test1"
+    groups: Literal["speaker", "group"] = "speaker"
 
 
 class TrainConfig(_Strict):

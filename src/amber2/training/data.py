@@ -21,7 +21,7 @@ import numpy as np
 
 from amber2.utils.fingerprint import hash_arrays, hash_strings
 
-__all__ = ["DataError", "LabeledSet", "check_folds"]
+__all__ = ["TRAIN_ONLY", "VALIDATION_ONLY", "DataError", "LabeledSet", "check_folds", "check_training_classes"]
 
 log = logging.getLogger(__name__)
 
@@ -174,14 +174,22 @@ class LabeledSet:
         return hash_strings([hash_strings(self.ids), hash_arrays(arrays), *self.classes])
 
 
+#: Fold value of an item that is always in the training part (never tested).
+TRAIN_ONLY = -1
+#: Fold value of an item that is always the validation set (a fixed partition such as MSP-Podcast's
+#: Development): when any item has it, it replaces the validation split drawn from the training part.
+VALIDATION_ONLY = -2
+
+
 def check_folds(
     data: LabeledSet, folds: np.ndarray, fold_ids: Sequence[int] | None = None
 ) -> list[int]:
-    """Validate a fold assignment (test fold per item; -1 = never in a test fold).
+    """Validate a fold assignment: the test fold per item, or -1 (always training) or -2 (always validation).
 
     Raises:
-        DataError: Wrong length, a requested fold with no items, or a fold whose training part has
-            a class that never occurs (no label mass at all), naming the fold and the class.
+        DataError: Wrong length, another negative value, a requested fold with no items, a gap in the
+            numbering of the folds present (fold 2 missing from 0, 1, 3, 4: a fold with no items),
+            or a fold whose training part has a class that never occurs, naming the fold and the class.
 
     Returns:
         The folds to run, sorted.
@@ -189,19 +197,45 @@ def check_folds(
     folds = np.asarray(folds)
     if folds.shape != (len(data),):
         raise DataError(f"fold assignment has shape {folds.shape}, expected ({len(data)},)")
+    odd = np.flatnonzero(folds < VALIDATION_ONLY)
+    if len(odd):
+        raise DataError(f"fold values must be >= 0 (test fold), -1 (always training) or -2 (always validation); "
+                        f"got {sorted(set(folds[odd].tolist()))} for {_show(np.asarray(data.ids)[odd])}")
     present = sorted(int(f) for f in np.unique(folds) if f >= 0)
+    if fold_ids is None:
+        gaps = sorted(set(range(present[0], present[-1] + 1)) - set(present)) if present else []
+        if gaps:
+            raise DataError(f"fold(s) {gaps} have no items (folds present: {present}); renumber the folds or "
+                            "choose the folds to run with protocol.folds")
     wanted = present if fold_ids is None else sorted(int(f) for f in fold_ids)
     if not wanted:
         raise DataError("no test fold: the fold assignment has no value >= 0")
+    fixed_val = folds == VALIDATION_ONLY
     for f in wanted:
         test = folds == f
         if not test.any():
             raise DataError(f"fold {f} has no items (folds present: {present})")
-        train = ~test
+        train = ~test & ~fixed_val
         if not train.any():
             raise DataError(f"fold {f}: every item is in the test fold, nothing to train on")
-        mass = data.Y[train].sum(axis=0)
-        never = [data.classes[c] for c in np.flatnonzero(mass <= 0)]
-        if never:
-            raise DataError(f"fold {f}: class(es) {never} never occur in the training items")
+        check_training_classes(data, np.flatnonzero(train), f)
     return wanted
+
+
+def check_training_classes(data: LabeledSet, train_idx: np.ndarray, fold: int) -> None:
+    """Fail when a class never occurs in a fold's training items.
+
+    A class *occurs* in an item when its target mass is above the class's floor: the smallest mass
+    it has anywhere in the data (0 without smoothing; ``eps / C`` under label smoothing, which gives
+    every class some mass), with a 10 % margin for rows renormalised after rounding.
+
+    Raises:
+        DataError: naming the fold and the classes.
+    """
+    Y = data.Y
+    floor = Y.min(axis=0)
+    seen = (Y[np.asarray(train_idx)] > floor * 1.1 + 1e-9).any(axis=0)
+    never = [data.classes[c] for c in np.flatnonzero(~seen)]
+    if never:
+        raise DataError(f"fold {fold}: class(es) {never} never occur in the training items "
+                        f"({len(train_idx)} items); merge or drop the class, or change the folds")

@@ -26,7 +26,7 @@ import pandas as pd
 from amber2.training.config import DataConfig
 from amber2.training.data import DataError, LabeledSet
 
-__all__ = ["TrainingData", "load_arrays", "load_training_data", "read_folds"]
+__all__ = ["TrainingData", "load_arrays", "load_training_data", "read_folds", "read_official_split"]
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,12 @@ class TrainingData:
     policy: dict[str, Any] | None = None
 
 
-def read_folds(path: str | os.PathLike[str], ids: list[str]) -> np.ndarray:
-    """Test fold per id from a CSV ``id,fold``; ids absent from the file get -1."""
+def read_folds(path: str | os.PathLike[str], ids: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Test fold per id from a CSV ``id,fold``.
+
+    Returns:
+        ``(folds, missing)``: the fold of each id (-1 for ids the file does not list) and those ids.
+    """
     df = pd.read_csv(path, dtype={"id": str})
     if not {"id", "fold"} <= set(df.columns):
         raise DataError(f"{path}: a fold file needs columns id,fold (has {list(df.columns)})")
@@ -60,7 +64,40 @@ def read_folds(path: str | os.PathLike[str], ids: list[str]) -> np.ndarray:
     if dup:
         raise DataError(f"{path}: duplicate ids {dup[:10]}")
     m = dict(zip(df["id"], df["fold"].astype(int)))
-    return np.array([m.get(i, -1) for i in ids], dtype=int)
+    return np.array([m.get(i, -1) for i in ids], dtype=int), [i for i in ids if i not in m]
+
+
+def read_official_split(path: str | os.PathLike[str], ids: list[str], test: str = "Test1") -> tuple[np.ndarray, dict]:
+    """Folds from a release's fixed partition (``split.csv``: ``id,split``, written by ``amber2 prepare``).
+
+    ``Train`` -> -1 (always training), ``Development`` -> -2 (the validation set), ``test`` -> 0 (the one
+    test fold); items of any other partition, or with none, get -3 and are to be left out.
+
+    Returns:
+        ``(folds, left_out)`` with ``left_out`` ``{reason: [ids]}``.
+
+    Raises:
+        DataError: no such file, or the partitions lack Train, Development or ``test``.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"no official partition file {p} (amber2 prepare writes split.csv for corpora that have "
+                        "one, e.g. MSP-Podcast)")
+    df = pd.read_csv(p, dtype={"id": str, "split": str}, keep_default_na=False)
+    if not {"id", "split"} <= set(df.columns):
+        raise DataError(f"{p}: needs columns id,split (has {list(df.columns)})")
+    part = dict(zip(df["id"], df["split"]))
+    names = {v for v in part.values() if v}
+    for need in ("Train", "Development", test):
+        if need not in names:
+            raise DataError(f"{p}: no {need!r} partition (partitions: {sorted(names)})")
+    code = {"Train": -1, "Development": -2, test: 0}
+    folds = np.array([code.get(part.get(i) or "", -3) for i in ids], dtype=int)
+    left_out: dict[str, list[str]] = {}
+    for i, f in zip(ids, folds):
+        if f == -3:
+            left_out.setdefault(f"partition_{part.get(i) or 'none'}", []).append(i)
+    return folds, left_out
 
 
 def load_arrays(
@@ -98,17 +135,44 @@ def load_arrays(
     return data, (arrays["folds"].astype(int) if "folds" in arrays else None)
 
 
-def load_training_data(config: DataConfig) -> TrainingData:
-    """Build the training data a :class:`DataConfig` describes (see the module docstring)."""
+def _leave_out(data: LabeledSet, folds: np.ndarray, missing: list[str], reason: str, config: DataConfig,
+               dropped: dict[str, int], what: str) -> tuple[LabeledSet, np.ndarray]:
+    """Drop ``missing`` items (named in a warning, counted under ``reason``) or fail, per ``on_missing``."""
+    if not missing:
+        return data, folds
+    shown = ", ".join(repr(i) for i in missing[:8]) + (f" ... ({len(missing) - 8} more)" if len(missing) > 8 else "")
+    msg = f"{len(missing)} item(s) {what}: {shown}"
+    if config.on_missing == "fail":
+        raise DataError(msg + " (data.on_missing=fail)")
+    log.warning("%s; left out (data.on_missing=drop)", msg)
+    dropped[reason] = dropped.get(reason, 0) + len(missing)
+    gone = set(missing)
+    keep = np.array([i not in gone for i in data.ids])
+    return data.subset(np.flatnonzero(keep)), folds[keep]
+
+
+def load_training_data(config: DataConfig, *, require_folds: bool = True) -> TrainingData:
+    """Build the training data a :class:`DataConfig` describes (see the module docstring).
+
+    Args:
+        config: Where the data comes from.
+        require_folds: Fail when there is no fold assignment; with False (scoring a model on every
+            item), items get fold -1.
+    """
+    dropped: dict[str, int] = {}
     if config.arrays:
         data, folds = load_arrays(config.arrays, on_bad_rows=config.on_bad_rows)
         if config.folds:
-            folds = read_folds(config.folds, data.ids)
+            folds, missing = read_folds(config.folds, data.ids)
+            data, folds = _leave_out(data, folds, missing, "no_fold", config, dropped,
+                                     f"are not in the fold file {config.folds}")
         if folds is None:
-            raise DataError(f"{config.arrays}: no 'folds' array and no data.folds file")
+            if require_folds:
+                raise DataError(f"{config.arrays}: no 'folds' array and no data.folds file")
+            folds = np.full(len(data), -1, dtype=int)
         if config.modalities:
             data = data.select_modalities(config.modalities)
-        return TrainingData(data, folds, {"source": str(config.arrays)})
+        return TrainingData(data, folds, {"source": str(config.arrays), "dropped": dropped})
     if not config.corpus or not config.embeddings:
         raise DataError("data: give either data.arrays, or data.corpus (amber2 prepare) and data.embeddings "
                         "(amber2 extract)")
@@ -121,7 +185,7 @@ def load_training_data(config: DataConfig) -> TrainingData:
     policy_name = config.policy or _prepared_policy(corpus_dir) or "eq1"
     policy = load_policy(policy_name)
     labels = policy.apply(table)
-    dropped = {r: len(v) for r, v in labels.dropped.items() if v}
+    dropped.update({r: len(v) for r, v in labels.dropped.items() if v})
     emb = load_embeddings(config.embeddings, list(labels.ids), modalities=config.modalities)
     missing = [i for i in labels.ids if i in emb.failed]
     if missing:
@@ -135,19 +199,41 @@ def load_training_data(config: DataConfig) -> TrainingData:
     lab = labels.select(keep)
     emb = emb.subset(keep)
     items = table.items.set_index("id").loc[keep]
-    groups = items["speaker"].where(items["speaker"].notna(), items["group"]).astype(str).to_numpy()
+    if config.groups == "speaker":
+        groups = items["speaker"].where(items["speaker"].notna(), items["group"]).astype(str).to_numpy()
+    else:
+        groups = items["group"].astype(str).to_numpy()
     meta = {c: items[c].astype(str).to_numpy() for c in table.metadata_columns}
-    data = LabeledSet(keep, emb.features, lab.Y, list(lab.classes), groups, meta, on_bad_rows=config.on_bad_rows)
-    fold_file = Path(config.folds) if config.folds else corpus_dir / "folds.csv"
-    if not fold_file.exists():
-        raise DataError(f"no fold file: {fold_file} (amber2 prepare writes folds.csv; or set data.folds)")
-    folds = read_folds(fold_file, keep)
+    # A policy that rounds leaves rows off 1 by up to C x 0.5 x 10^-decimals: expected, renormalised quietly.
+    decimals = getattr(policy, "decimals", None)
+    atol = 1e-4 if decimals is None else max(1e-4, len(lab.classes) * 0.5 * 10.0 ** -int(decimals) + 1e-9)
+    data = LabeledSet(keep, emb.features, lab.Y, list(lab.classes), groups, meta, on_bad_rows=config.on_bad_rows,
+                      atol=atol)
+    if config.split == "official":
+        fold_file = Path(config.folds) if config.folds else corpus_dir / "split.csv"
+        folds, left_out = read_official_split(fold_file, keep, config.official_test)
+        for reason, ids_out in left_out.items():
+            data, folds = _leave_out(data, folds, ids_out, reason, config.model_copy(update={"on_missing": "drop"}),
+                                     dropped, f"are in partition {reason.removeprefix('partition_')!r}, neither "
+                                     f"Train, Development nor {config.official_test}")
+    else:
+        fold_file = Path(config.folds) if config.folds else corpus_dir / "folds.csv"
+        if not fold_file.exists():
+            if require_folds:
+                raise DataError(f"no fold file: {fold_file} (amber2 prepare writes folds.csv; or set data.folds)")
+            folds, missing = np.full(len(keep), -1, dtype=int), []
+        else:
+            folds, missing = read_folds(fold_file, keep)
+        data, folds = _leave_out(data, folds, missing, "no_fold", config, dropped,
+                                 f"have labels and embeddings but no fold in {fold_file} (prepared with another "
+                                 "label policy?)")
     pol = policy.to_dict()
     info = {
         "corpus": table.corpus, "corpus_dir": str(corpus_dir), "corpus_fingerprint": table.fingerprint(),
         "policy": pol, "policy_fingerprint": policy.fingerprint(), "label_fingerprint": lab.fingerprint(),
         "dropped": dropped, "embeddings": str(config.embeddings), "encoders": emb.spec,
-        "fold_file": str(fold_file),
+        "fold_file": str(fold_file), "split": config.split,
+        "official_test": config.official_test if config.split == "official" else None, "groups": config.groups,
     }
     encoders = {m: s.get("spec", s) for m, s in emb.spec.items()}
     return TrainingData(data, folds, info, encoders, pol)

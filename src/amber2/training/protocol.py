@@ -30,7 +30,7 @@ import pandas as pd
 from amber2.metrics import METRICS, evaluate
 from amber2.model.heads import ModelConfig
 from amber2.training.config import LossConfig, TrainConfig
-from amber2.training.data import LabeledSet, check_folds
+from amber2.training.data import VALIDATION_ONLY, LabeledSet, check_folds, check_training_classes
 from amber2.training.ensemble import Split, train_ensemble
 from amber2.training.fit import model_config_for
 from amber2.training.results import RunResult
@@ -60,14 +60,23 @@ def grid_objectives(config: TrainConfig) -> list[LossConfig]:
 
 
 def make_splits(data: LabeledSet, folds: np.ndarray, config: TrainConfig) -> list[Split]:
-    """Train/validation/test positions for each test fold."""
+    """Train/validation/test positions for each test fold.
+
+    The validation set is drawn from the fold's training part (``protocol.validation``), unless some
+    items have fold -2 (a fixed validation partition, e.g. MSP-Podcast's Development set): then those
+    are the validation set of every fold. Each fold's final training part must hold every class.
+    """
     fold_ids = check_folds(data, folds, config.protocol.folds)
     folds = np.asarray(folds)
+    fixed_val = folds == VALIDATION_ONLY
     splits = []
     for f in fold_ids:
         test = np.flatnonzero(folds == f)
-        rest = np.flatnonzero(folds != f)
-        tr, va = validation_split(data, rest, config.protocol.validation, fold=f)
+        if fixed_val.any():
+            tr, va = np.flatnonzero((folds != f) & ~fixed_val), np.flatnonzero(fixed_val)
+        else:
+            tr, va = validation_split(data, np.flatnonzero(folds != f), config.protocol.validation, fold=f)
+        check_training_classes(data, tr, f)
         splits.append(Split(f, tr, va, test))
     return splits
 
