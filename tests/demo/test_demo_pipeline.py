@@ -84,9 +84,10 @@ def test_results_hold_the_four_systems_with_finite_mean_and_std(demo):
         assert set(results[system]) == set(METRICS), system
         for m in METRICS:
             stats = results[system][m]
-            assert set(stats) == {"mean", "std"}, (system, m)
+            assert set(stats) == {"mean", "std", "std_runs", "std_seeds"}, (system, m)
+            assert stats["std"] == stats["std_runs"]  # protocol.spread: runs (over folds x seeds)
             assert math.isfinite(stats["mean"]) and math.isfinite(stats["std"]) and stats["std"] >= 0, (system, m)
-            assert stats == {"mean": res.summary[system][m]["mean"], "std": res.summary[system][m]["std"]}
+            assert stats == {k: res.summary[system][m][k] for k in ("mean", "std", "std_runs", "std_seeds")}
         for m in ("js", "bc", "f1", "wf1", "acc"):
             assert 0 <= results[system][m]["mean"] <= 1, (system, m)
     meta = results["_meta"]

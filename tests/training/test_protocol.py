@@ -36,13 +36,18 @@ def test_grid_point_chosen_by_mean_validation_score(result):
         assert part[part.chosen]["objective"].nunique() == 1
 
 
-def test_summary_is_mean_and_std_over_seeds_of_fold_means(result):
+def test_summary_is_mean_and_std_over_runs_and_over_seeds(result):
     _, _, _, res = result
     s = res.scores
     part = s[(s.system == "amber2") & (s.metric == "js")]
     per_seed = part.groupby("seed")["value"].mean()
-    assert res.summary["amber2"]["js"]["mean"] == pytest.approx(per_seed.mean())
-    assert res.summary["amber2"]["js"]["std"] == pytest.approx(per_seed.std(ddof=1))
+    js = res.summary["amber2"]["js"]
+    assert js["mean"] == pytest.approx(per_seed.mean()) == pytest.approx(part["value"].mean())
+    assert js["std_seeds"] == pytest.approx(per_seed.std(ddof=1))
+    assert js["std_runs"] == pytest.approx(part["value"].std(ddof=1))
+    assert js["spread"] == "runs" and js["std"] == js["std_runs"]  # the paper's "± std over folds and seeds"
+    assert js["n_runs"] == 3 * 3 and js["n_seeds"] == 3
+    assert js["std_runs"] > js["std_seeds"]  # folds differ more than seeds
     assert list(res.summary)[:4] == ["baseline_text", "baseline_audio", "baseline_fusion", "amber2"]
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amber2.report.tables import SPREAD_TEXT
 from amber2.utils.io import atomic_write_json, read_json
 
 __all__ = ["DEMO_CLASSES", "DemoConfig", "DemoError", "DemoResult", "demo_policy", "run_demo"]
@@ -240,7 +241,7 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", config: DemoConfig | Non
         "folds": config.folds, "seeds": list(config.seeds), "preset": config.preset,
         "validation": cfg.protocol.validation.model_dump(mode="json"),
         "data_fingerprint": read_json(run_dir / "data.json").get("fingerprint"),
-        "std": "sample std over seeds of the fold-averaged metric",
+        "std": SPREAD_TEXT.get(cfg.protocol.spread, cfg.protocol.spread).lower(),
     }}
     results_path = atomic_write_json(out / "results.json", payload)
     return DemoResult(out, Path(report), results_path, summary, timings, training_reused=reused)
@@ -267,6 +268,9 @@ def _system_results(summary: dict[str, Any], run_dir: Path) -> dict[str, dict[st
             if stats.get("mean") is None or stats.get("std") is None:
                 raise DemoError(f"the training run in {run_dir} has no {m} (mean and std) for system {system}")
             row[m] = {"mean": float(stats["mean"]), "std": float(stats["std"])}
+            for extra in ("std_runs", "std_seeds"):
+                if stats.get(extra) is not None:
+                    row[m][extra] = float(stats[extra])
         out[system] = row
     return out
 

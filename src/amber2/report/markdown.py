@@ -34,6 +34,7 @@ from amber2.report.tables import (
     comparison_markdown,
     format_cell,
     paper_tables_markdown,
+    spread_caption,
 )
 from amber2.utils.io import atomic_write_json, atomic_write_text
 from amber2.utils.logging import get_logger
@@ -537,8 +538,8 @@ def build_report(
     lines += [
         f"*Run `{record.path}`: {n_tested} tested items, {len(classes)} classes ({', '.join(classes)}), "
         f"{len(info.get('folds') or [])} folds × {len(info.get('seeds') or [])} seeds; AmbER²'s grid point chosen on "
-        f"validation {METRICS[metric].label if metric in METRICS else metric}. Cells are mean ± std over seeds of the "
-        "metric averaged over the test folds; ↑/↓ mark the better direction and bold the better system.*", "",
+        f"validation {METRICS[metric].label if metric in METRICS else metric}. Cells: "
+        f"{spread_caption(summary).lower()}; ↑/↓ mark the better direction and bold the better system.*", "",
         f"**Summary.** {head}", "",
     ]
     lines += _heads_section(summary, digits, sentences)

@@ -1,8 +1,9 @@
 """The paper's tables (1-4) as Markdown, from a protocol summary.
 
 Table 1/2: the CB-CE baseline's heads (text, audio, audio+text) on distribution / classification
-metrics. Table 3/4: baseline (audio+text) vs AmbER², metrics as rows. Cells are mean ± std over
-seeds of the fold-averaged metric; the better system of each Table 3/4 row is in bold.
+metrics. Table 3/4: baseline (audio+text) vs AmbER², metrics as rows. Cells are mean ± std (over
+every fold x seed run by default, or over seeds of the fold-averaged metric: ``protocol.spread``; the
+caption says which); the better system of each Table 3/4 row is in bold.
 """
 
 from __future__ import annotations
@@ -79,6 +80,21 @@ def versus_table(summary: Summary, metrics: Sequence[str], digits: int = 3, base
     return "\n".join(lines)
 
 
+#: What the ± of a summary is (``protocol.spread``; results written before it existed used ``seeds``).
+SPREAD_TEXT = {
+    "runs": "Mean ± sample standard deviation over every (fold, seed) run",
+    "seeds": "Mean ± sample standard deviation over seeds of the metric averaged over the test folds",
+}
+
+
+def spread_caption(summary: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    """The caption that says what the ± of ``summary`` is."""
+    for metrics in summary.values():
+        for stats in metrics.values():
+            return SPREAD_TEXT.get(str(stats.get("spread", "seeds")), SPREAD_TEXT["seeds"])
+    return SPREAD_TEXT["runs"]
+
+
 def paper_tables_markdown(
     summary: Summary, comparison: pd.DataFrame | None = None, *, digits: int = 3,
     title: str | None = None,
@@ -99,7 +115,7 @@ def paper_tables_markdown(
     if comparison is not None and len(comparison):
         parts.append("\n**Paired comparison** over (fold, seed) pairs: AmbER² minus baseline (audio + text).\n")
         parts.append(comparison_markdown(comparison, digits))
-    parts.append("\nMean ± standard deviation over seeds of the metric averaged over the test folds.")
+    parts.append(f"\n{spread_caption(summary)}.")
     return "\n".join(parts) + "\n"
 
 

@@ -163,6 +163,9 @@ class ProtocolConfig(_Strict):
             ``sequential`` (one plain PyTorch loop per run; the reference).
         max_groups_per_chunk: Bound on how many fold x seed groups train together (memory).
         validation: How the validation split is taken from each fold's training part.
+        spread: What the ± of the tables is: ``runs`` (sample std over every fold x seed run: the
+            paper's "mean ± std over folds and seeds") or ``seeds`` (sample std over seeds of the
+            fold-averaged metric). Both are always in results.json.
     """
 
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
@@ -175,6 +178,7 @@ class ProtocolConfig(_Strict):
     engine: Literal["ensemble", "sequential"] = "ensemble"
     max_groups_per_chunk: int | None = None
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    spread: Literal["runs", "seeds"] = "runs"
 
     @field_validator("grid")
     @classmethod

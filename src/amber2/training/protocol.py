@@ -90,7 +90,8 @@ class ProtocolResult:
         scores: Long table: system, head, fold, seed, objective, metric, value (test fold).
         selection: Grid search on validation: fold (and seed), objective, mean validation score,
             and whether it was chosen.
-        summary: ``{system: {metric: {"mean", "std", "n"}}}`` (std over seeds of fold means).
+        summary: ``{system: {metric: {"mean", "std", "std_runs", "std_seeds", "n_seeds", "n_runs",
+            "spread"}}}``; ``std`` is the spread ``protocol.spread`` names (default: over all runs).
         classes: Class names.
         ids: Item ids (positions index them).
         seconds: Wall time of the training.
@@ -260,7 +261,7 @@ def summarise(
                 rows.append({"system": system, "head": h, "fold": r.fold, "seed": r.seed, "objective": r.config,
                              "epoch": r.heads[h].epoch, "metric": m, "value": float(v)})
     scores = pd.DataFrame(rows)
-    summary = _summary(scores)
+    summary = _summary(scores, config.protocol.spread)
     info = {
         "engine": engine, "chosen": chosen, "grid_selection": config.protocol.grid_selection,
         "n_runs": len(runs), "model": model_config.to_dict(), "selection_metric": config.optim.selection_metric,
@@ -275,20 +276,31 @@ def _order(system: str) -> tuple[int, str]:
     return (order.get(system, 10 if system.startswith("baseline") else 20), system)
 
 
-def _summary(scores: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
+def _summary(scores: pd.DataFrame, spread: str = "runs") -> dict[str, dict[str, dict[str, float]]]:
+    """Per system and metric: the mean over runs, both spreads, and ``std`` = the one ``spread`` names.
+
+    ``std_runs``: sample std over all (fold, seed) test scores (the paper's "mean ± std over folds
+    and seeds"); ``std_seeds``: sample std over seeds of the fold-averaged score (the seed-to-seed
+    spread, which leaves out how much folds differ). With every fold run for every seed, the mean
+    over runs equals the mean of the fold averages.
+    """
     out: dict[str, dict[str, dict[str, float]]] = {}
     if scores.empty:
         return out
-    per_seed = scores.groupby(["system", "metric", "seed"])["value"].mean().reset_index()
-    for system in sorted(per_seed["system"].unique(), key=_order):
-        part = per_seed[per_seed["system"] == system]
+    per_seed = scores.groupby(["system", "metric", "seed"])["value"].mean()
+
+    def sd(v: np.ndarray) -> float:
+        return float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+    for system in sorted(scores["system"].unique(), key=_order):
         out[system] = {}
-        for m, vals in part.groupby("metric")["value"]:
-            v = vals.to_numpy()
+        for m, runs in scores[scores["system"] == system].groupby("metric")["value"]:
+            r = runs.to_numpy()
+            seeds = per_seed.loc[(system, m)].to_numpy()
+            std = {"runs": sd(r), "seeds": sd(seeds)}
             out[system][m] = {
-                "mean": float(v.mean()),
-                "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-                "n_seeds": len(v),
+                "mean": float(seeds.mean()), "std": std[spread], "std_runs": std["runs"], "std_seeds": std["seeds"],
+                "n_seeds": len(seeds), "n_runs": len(r), "spread": spread,
             }
     return out
 
@@ -319,7 +331,8 @@ def paired_comparison(result: ProtocolResult, a: str = "amber2", b: str = "basel
             w_p = float(stats.wilcoxon(d).pvalue) if len(idx) > 1 and np.any(d != 0) else float("nan")
         except ValueError:
             w_p = float("nan")
-        spread = max(result.summary[a][m]["std"], result.summary[b][m]["std"])
+        sa, sb = result.summary[a][m], result.summary[b][m]
+        spread = max(sa.get("std_seeds", sa["std"]), sb.get("std_seeds", sb["std"]))
         rows.append({"metric": m, "a": a, "b": b, "mean_a": float(pa.loc[idx].mean()),
                      "mean_b": float(pb.loc[idx].mean()),
                      "diff": float(d.mean()), "a_better_pairs": wins, "pairs": len(idx), "p_ttest": t_p,
