@@ -69,6 +69,28 @@ def _val_metrics(result, data: LabeledSet) -> dict[tuple, dict[str, float]]:
     return out
 
 
+def _agreement(a, b) -> dict:
+    """Where the two paths differ: selected epochs, predicted distributions, argmax decisions.
+
+    Both paths do the same arithmetic up to floating-point summation order; over hundreds of AdamW
+    steps those rounding differences can grow, and a metric on argmax decisions (accuracy, F1) jumps
+    by one item's weight when a near-tie flips. These figures tell the two apart.
+    """
+    ha = {(r.fold, r.seed, r.config, h): r.heads[h] for r in a.runs for h in r.reported}
+    hb = {(r.fold, r.seed, r.config, h): r.heads[h] for r in b.runs for h in r.reported}
+    same_epoch = [k for k in ha if ha[k].epoch == hb[k].epoch]
+    prob = max((float(np.abs(ha[k].val_pred - hb[k].val_pred).max()) for k in same_epoch), default=0.0)
+    flips = sum(int((ha[k].val_pred.argmax(1) != hb[k].val_pred.argmax(1)).sum()) for k in ha)
+    n_dec = sum(len(ha[k].val_pred) for k in ha)
+    return {
+        "heads_compared": len(ha),
+        "selected_epoch_mismatches": len(ha) - len(same_epoch),
+        "max_abs_diff_probabilities_same_epoch": prob,
+        "argmax_flips": flips,
+        "argmax_decisions": n_dec,
+    }
+
+
 def protocol_arithmetic(data: LabeledSet, folds: np.ndarray, cfg, threads: int) -> dict:
     """The multiply-adds of the protocol, both ways, and the time floor they imply on this machine.
 
@@ -190,6 +212,8 @@ def main(argv: list[str] | None = None) -> dict:
     va, vb = _val_metrics(results["ensemble"], data), _val_metrics(results["sequential"], data)
     assert va.keys() == vb.keys(), "the two paths trained different runs"
     max_diff = max(abs(va[k][m] - vb[k][m]) for k in va for m in va[k])
+    by_metric = {m: float(max(abs(va[k][m] - vb[k][m]) for k in va)) for m in next(iter(va.values()))}
+    agreement = _agreement(results["ensemble"], results["sequential"])
     sa = results["ensemble"].scores.set_index(["system", "fold", "seed", "metric"])["value"].sort_index()
     sb = results["sequential"].scores.set_index(["system", "fold", "seed", "metric"])["value"].sort_index()
     test_diff = float(np.max(np.abs(sa.to_numpy() - sb.loc[sa.index].to_numpy())))
@@ -201,6 +225,8 @@ def main(argv: list[str] | None = None) -> dict:
         "speedup": timings["sequential"] / timings["ensemble"],
         "max_abs_diff": float(max_diff),
         "max_abs_diff_test_metrics": test_diff,
+        "max_abs_diff_by_metric": by_metric,
+        **agreement,
         "batched_seconds": timings["ensemble"],
         "sequential_seconds": timings["sequential"],
         "runs": len(results["ensemble"].runs),

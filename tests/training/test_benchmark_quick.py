@@ -19,6 +19,7 @@ def test_train_protocol_quick(tmp_path):
     assert saved["runs"] == res["runs"] == 2 * 2 * 3
     assert saved["max_abs_diff"] <= 1e-5 and saved["max_abs_diff_test_metrics"] <= 1e-5
     assert saved["speedup"] > 0 and saved["batched_seconds"] > 0
+    assert saved["selected_epoch_mismatches"] == 0 and saved["max_abs_diff_probabilities_same_epoch"] <= 1e-5
     ar = saved["arithmetic"]
     assert ar["sequential_gflop"] > ar["batched_gflop"] > 0  # the shared experts save arithmetic
     assert ar["batched_floor_seconds"] > 0 and ar["gemm_gflops_measured"] > 0
