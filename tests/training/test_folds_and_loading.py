@@ -127,3 +127,17 @@ def test_prepared_corpus_with_the_official_partition(tmp_path):
     items = r.table.items.set_index("id").loc[td.data.ids]
     by_group = load_training_data(cfg.model_copy(update={"groups": "group"}))
     assert by_group.data.groups.tolist() == items["group"].astype(str).tolist()
+
+
+def test_default_chunk_keeps_activations_cache_sized():
+    from amber2.model.heads import ModelConfig
+    from amber2.training.protocol import CHUNK_ACTIVATION_BYTES, default_chunk, grid_objectives
+
+    cfg = load_config(None, [])
+    objectives = [*grid_objectives(cfg), cfg.loss.model_copy(update={"kind": "cbce"})]
+    paper = default_chunk(ModelConfig(dims={"audio": 768, "text": 768}), objectives, 128)
+    # 2 modality branches x 256 + 10 fusion branches x (256 + 256), per modality, 128 items, float32
+    per_group = 4 * 128 * (2 * 2 * 256 + 2 * 10 * 512)
+    assert paper == CHUNK_ACTIVATION_BYTES // per_group == 2
+    tiny = default_chunk(ModelConfig(dims={"audio": 8, "text": 8}, hidden=4, fusion_dim=4), objectives, 16)
+    assert tiny > 100  # small models train every group at once

@@ -161,7 +161,8 @@ class ProtocolConfig(_Strict):
         baseline: The baseline objective (``cbce`` as in the paper, ``soft_ce``, or ``none``).
         engine: ``ensemble`` (all runs trained together as stacked weights; fast) or
             ``sequential`` (one plain PyTorch loop per run; the reference).
-        max_groups_per_chunk: Bound on how many fold x seed groups train together (memory).
+        max_groups_per_chunk: How many fold x seed groups train together (None: sized so that one
+            mini-batch's activations stay cache-sized, see ``protocol.default_chunk``).
         validation: How the validation split is taken from each fold's training part.
         spread: What the ± of the tables is: ``runs`` (sample std over every fold x seed run: the
             paper's "mean ± std over folds and seeds") or ``seeds`` (sample std over seeds of the

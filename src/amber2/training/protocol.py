@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from amber2.metrics import METRICS, evaluate
-from amber2.model.heads import ModelConfig
+from amber2.model.heads import FUSION, ModelConfig
 from amber2.training.config import LossConfig, TrainConfig
 from amber2.training.data import VALIDATION_ONLY, LabeledSet, check_folds, check_training_classes
 from amber2.training.ensemble import Split, train_ensemble
@@ -57,6 +57,30 @@ def grid_objectives(config: TrainConfig) -> list[LossConfig]:
     for values in itertools.product(*(grid[k] for k in keys)):
         out.append(base.model_copy(update=dict(zip(keys, (float(v) for v in values), strict=True))))
     return out or [base]
+
+
+#: Activation bytes of one mini-batch's first layer that a chunk of groups may fill (cache-sized).
+CHUNK_ACTIVATION_BYTES = 16 * 2**20
+
+
+def default_chunk(model_config: ModelConfig, objectives: Sequence[LossConfig], batch_size: int) -> int:
+    """How many (fold, seed) groups the ensemble trains together when ``max_groups_per_chunk`` is unset.
+
+    The first layer's output of one mini-batch has ``batch x columns`` floats per group (columns: the
+    hidden units of every branch of every head, for each modality). Chunks are sized so that this
+    stays within :data:`CHUNK_ACTIVATION_BYTES`: on the development CPU, at IEMOCAP size, 2 groups at
+    once trained 1.3x faster than all 25 (activations that stay in cache), and the result is the same.
+    """
+    from amber2.training.ensemble import branch_plan
+
+    plan = branch_plan(objectives, list(model_config.head_names), model_config.student)
+    k = {h: len(set(v)) for h, v in plan.items()}
+    M, F = len(model_config.dims), model_config.fusion_dim
+    columns = sum(k[m] * model_config.hidden for m in model_config.dims if m in k)
+    if FUSION in k:  # each modality's block of every fusion branch: projection + gate
+        columns += M * k[FUSION] * (F + (F if M == 2 else M * F))
+    per_group = 4 * batch_size * max(1, columns)
+    return max(1, CHUNK_ACTIVATION_BYTES // per_group)
 
 
 def make_splits(data: LabeledSet, folds: np.ndarray, config: TrainConfig) -> list[Split]:
@@ -191,7 +215,8 @@ def run_protocol(
     t0 = time.perf_counter()
     runs: list[RunResult] = []
     if engine == "ensemble":
-        chunk = config.protocol.max_groups_per_chunk or len(groups)
+        chunk = config.protocol.max_groups_per_chunk or default_chunk(model_config, objectives, config.optim.batch_size)
+        chunk = max(1, min(chunk, len(groups)))
         total = config.optim.max_epochs * ((len(groups) + chunk - 1) // chunk)
         done = 0
         for start in range(0, len(groups), chunk):
