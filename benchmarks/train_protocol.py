@@ -35,7 +35,7 @@ import torch
 from amber2.metrics import evaluate
 from amber2.training.config import load_config
 from amber2.training.data import LabeledSet
-from amber2.training.ensemble import branch_plan
+from amber2.training.ensemble import branch_plan, first_layer_columns
 from amber2.training.protocol import grid_objectives, make_splits, run_protocol
 from amber2.utils.machine import cpu_model
 
@@ -140,8 +140,7 @@ def protocol_arithmetic(data: LabeledSet, folds: np.ndarray, cfg, threads: int) 
     # The GEMM rate at the ensemble's shape: one mini-batch through the first layer of every branch.
     torch.set_num_threads(threads)
     d0 = next(iter(dims.values()))
-    cols = sum(len(set(plan[h])) for h in plan if h != FUSION) * H // max(1, len(dims)) + len(set(
-        plan.get(FUSION, []))) * (F + f_gate)
+    cols = first_layer_columns(mc, objectives) // len(dims)  # one modality's block of the stacked first layer
     a = torch.randn(cfg.optim.batch_size, d0)
     b = torch.randn(d0, max(cols, H))
     for _ in range(3):

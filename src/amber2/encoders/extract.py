@@ -310,11 +310,7 @@ def _audio_stage(enc: AudioEncoder, store: EncoderStore, rows: list[dict[str, An
             rep.failed[r["id"]] = f"item {r['id']!r}: cannot read {r['audio_path']}: {exc}"
     memo.save()
     have = set(store.entries())
-    todo: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        k = keys.get(r["id"])
-        if k is not None and k not in have and k not in todo:
-            todo[k] = r
+    todo = _pending(rows, keys, have)
     store.write_items(writer_id, keys, rep.failed, rep.skipped, rep.notes)
     todo_keys = list(todo)
     sr = enc.sample_rate
@@ -367,12 +363,9 @@ def _audio_stage(enc: AudioEncoder, store: EncoderStore, rows: list[dict[str, An
                     _encode_audio_batch(enc, good, todo_keys, todo, writer, computed, rep)
                 prog.advance(task, len(batch))
                 n_batches += 1
-                if stop_after is not None and n_batches >= stop_after:
-                    raise KeyboardInterrupt(f"stopped after {n_batches} batches (test hook)")
+                _test_stop(n_batches, stop_after)
     finally:
-        writer.flush()
-        _finish_counts(rows, keys, have, computed, todo, rep)
-        store.write_items(writer_id, keys, rep.failed, rep.skipped, rep.notes)
+        _close_stage(writer, store, writer_id, rows, keys, have, computed, todo, rep)
 
 
 def _encode_audio_batch(enc: AudioEncoder, good: list[tuple[int, np.ndarray]], todo_keys: list[str],
@@ -412,6 +405,31 @@ def _store_vector(writer: Any, computed: dict[str, str | None], key: str, v: np.
     writer.add(key, v)
     computed[key] = None
     return True
+
+
+def _pending(rows: list[dict[str, Any]], keys: dict[str, str], have: set[str]) -> dict[str, dict[str, Any]]:
+    """The first row of every content key that the cache does not hold yet (``{key: row}``)."""
+    todo: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        k = keys.get(r["id"])
+        if k is not None and k not in have and k not in todo:
+            todo[k] = r
+    return todo
+
+
+def _test_stop(n_batches: int, stop_after: int | None) -> None:
+    """Test hook: simulate a kill after ``stop_after`` batches."""
+    if stop_after is not None and n_batches >= stop_after:
+        raise KeyboardInterrupt(f"stopped after {n_batches} batches (test hook)")
+
+
+def _close_stage(writer: Any, store: Any, writer_id: str, rows: list[dict[str, Any]], keys: dict[str, str],
+                 have: set[str], computed: dict[str, str | None], todo: dict[str, dict[str, Any]],
+                 rep: ModalityReport) -> None:
+    """End a stage, also when interrupted: flush the shard, count, and record the items file."""
+    writer.flush()
+    _finish_counts(rows, keys, have, computed, todo, rep)
+    store.write_items(writer_id, keys, rep.failed, rep.skipped, rep.notes)
 
 
 def _finish_counts(rows: list[dict[str, Any]], keys: dict[str, str], have: set[str],
@@ -458,11 +476,7 @@ def _text_stage(enc: TextEncoder, store: EncoderStore, rows: list[dict[str, Any]
         keys[r["id"]] = k
         texts[k] = str(t)
     have = set(store.entries())
-    todo: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        k = keys.get(r["id"])
-        if k is not None and k not in have and k not in todo:
-            todo[k] = r
+    todo = _pending(rows, keys, have)
     store.write_items(writer_id, keys, rep.failed, rep.skipped, rep.notes)
     todo_keys = sorted(todo, key=lambda k: -len(texts[k]))
     task = prog.add_task(f"{rep.modality} ({_short_name(enc)})", total=len(todo_keys))
@@ -497,12 +511,9 @@ def _text_stage(enc: TextEncoder, store: EncoderStore, rows: list[dict[str, Any]
                             rep.notes[r["id"]] = note
             prog.advance(task, len(chunk))
             n_batches += 1
-            if stop_after is not None and n_batches >= stop_after:
-                raise KeyboardInterrupt(f"stopped after {n_batches} batches (test hook)")
+            _test_stop(n_batches, stop_after)
     finally:
-        writer.flush()
-        _finish_counts(rows, keys, have, computed, todo, rep)
-        store.write_items(writer_id, keys, rep.failed, rep.skipped, rep.notes)
+        _close_stage(writer, store, writer_id, rows, keys, have, computed, todo, rep)
 
 
 def _precomputed_stage(enc: Any, store: EncoderStore, rows: list[dict[str, Any]], rep: ModalityReport,

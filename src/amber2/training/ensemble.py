@@ -30,7 +30,7 @@ import torch
 
 from amber2.losses import amber2_loss, cb_ce_loss, class_balanced_weights, soft_cross_entropy
 from amber2.metrics import METRICS
-from amber2.model.heads import AmbER2Model, ModelConfig, input_stats
+from amber2.model.heads import FUSION, AmbER2Model, ModelConfig, input_stats
 from amber2.model.stacked import BranchLayout, StackedHeads
 from amber2.training.config import LossConfig, OptimConfig
 from amber2.training.data import LabeledSet
@@ -74,6 +74,22 @@ def branch_plan(losses: Sequence[LossConfig], heads: Sequence[str], student: str
             idx.append(keys.setdefault(key, len(keys)))
         plan[h] = idx
     return plan
+
+
+def first_layer_columns(model_config: ModelConfig, losses: Sequence[LossConfig]) -> int:
+    """Output columns of the stacked first layer of one group, summed over modalities.
+
+    Per modality: ``K_m x hidden`` (its own head's branches) plus, for each fusion branch, the
+    projection and that modality's gate block (``fusion_dim`` each; ``M x fusion_dim`` gate width for
+    M > 2), with ``K`` the distinct branches of :func:`branch_plan`.
+    """
+    plan = branch_plan(losses, list(model_config.head_names), model_config.student)
+    k = {h: len(set(v)) for h, v in plan.items()}
+    M, F = len(model_config.dims), model_config.fusion_dim
+    columns = sum(k[m] * model_config.hidden for m in model_config.dims if m in k)
+    if FUSION in k:
+        columns += M * k[FUSION] * (F + (F if M == 2 else M * F))
+    return columns
 
 
 @contextlib.contextmanager

@@ -135,14 +135,14 @@ def load_arrays(
     return data, (arrays["folds"].astype(int) if "folds" in arrays else None)
 
 
-def _leave_out(data: LabeledSet, folds: np.ndarray, missing: list[str], reason: str, config: DataConfig,
+def _leave_out(data: LabeledSet, folds: np.ndarray, missing: list[str], reason: str, on_missing: str,
                dropped: dict[str, int], what: str) -> tuple[LabeledSet, np.ndarray]:
-    """Drop ``missing`` items (named in a warning, counted under ``reason``) or fail, per ``on_missing``."""
+    """Drop ``missing`` items (named in a warning, counted under ``reason``) or fail (``on_missing="fail"``)."""
     if not missing:
         return data, folds
     shown = ", ".join(repr(i) for i in missing[:8]) + (f" ... ({len(missing) - 8} more)" if len(missing) > 8 else "")
     msg = f"{len(missing)} item(s) {what}: {shown}"
-    if config.on_missing == "fail":
+    if on_missing == "fail":
         raise DataError(msg + " (data.on_missing=fail)")
     log.warning("%s; left out (data.on_missing=drop)", msg)
     dropped[reason] = dropped.get(reason, 0) + len(missing)
@@ -164,7 +164,7 @@ def load_training_data(config: DataConfig, *, require_folds: bool = True) -> Tra
         data, folds = load_arrays(config.arrays, on_bad_rows=config.on_bad_rows)
         if config.folds:
             folds, missing = read_folds(config.folds, data.ids)
-            data, folds = _leave_out(data, folds, missing, "no_fold", config, dropped,
+            data, folds = _leave_out(data, folds, missing, "no_fold", config.on_missing, dropped,
                                      f"are not in the fold file {config.folds}")
         if folds is None:
             if require_folds:
@@ -213,9 +213,10 @@ def load_training_data(config: DataConfig, *, require_folds: bool = True) -> Tra
         fold_file = Path(config.folds) if config.folds else corpus_dir / "split.csv"
         folds, left_out = read_official_split(fold_file, keep, config.official_test)
         for reason, ids_out in left_out.items():
-            data, folds = _leave_out(data, folds, ids_out, reason, config.model_copy(update={"on_missing": "drop"}),
-                                     dropped, f"are in partition {reason.removeprefix('partition_')!r}, neither "
-                                     f"Train, Development nor {config.official_test}")
+            part = reason.removeprefix("partition_")
+            data, folds = _leave_out(data, folds, ids_out, reason, "drop", dropped,
+                                     f"are in partition {part!r}, neither Train, Development nor "
+                                     f"{config.official_test}")
     else:
         fold_file = Path(config.folds) if config.folds else corpus_dir / "folds.csv"
         if not fold_file.exists():
@@ -224,7 +225,7 @@ def load_training_data(config: DataConfig, *, require_folds: bool = True) -> Tra
             folds, missing = np.full(len(keep), -1, dtype=int), []
         else:
             folds, missing = read_folds(fold_file, keep)
-        data, folds = _leave_out(data, folds, missing, "no_fold", config, dropped,
+        data, folds = _leave_out(data, folds, missing, "no_fold", config.on_missing, dropped,
                                  f"have labels and embeddings but no fold in {fold_file} (prepared with another "
                                  "label policy?)")
     pol = policy.to_dict()

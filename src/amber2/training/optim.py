@@ -161,6 +161,7 @@ class StackedAdamW:
         groups = torch.nonzero(act.all(1)).flatten().tolist()
         if not groups:
             return True
+        step = {g: torch.tensor(float(self.steps[g, 0]), dtype=torch.float32) for g in groups}
         ps, gs, ms, vs, ts = [], [], [], [], []
         for name, p in self.params:
             if p.grad is None:
@@ -171,13 +172,10 @@ class StackedAdamW:
                 gs.append(p.grad[g])
                 ms.append(m[g])
                 vs.append(v[g])
-                ts.append(self._step_tensor(g))
+                ts.append(step[g])
         fused(ps, gs, ms, vs, [], ts, lr=self.lr, beta1=self.b1, beta2=self.b2, weight_decay=self.wd,
               eps=self.eps, amsgrad=False, maximize=False)
         return True
-
-    def _step_tensor(self, g: int) -> torch.Tensor:
-        return torch.tensor(float(self.steps[g, 0]), dtype=torch.float32)
 
     def _scratch(self, name: str, p: torch.Tensor) -> torch.Tensor:
         buf = self._buffers.get(name)

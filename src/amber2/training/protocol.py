@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 
 from amber2.metrics import METRICS, evaluate
-from amber2.model.heads import FUSION, ModelConfig
+from amber2.model.heads import ModelConfig
 from amber2.training.config import LossConfig, TrainConfig
 from amber2.training.data import VALIDATION_ONLY, LabeledSet, check_folds, check_training_classes
-from amber2.training.ensemble import Split, train_ensemble
+from amber2.training.ensemble import Split, first_layer_columns, train_ensemble
 from amber2.training.fit import model_config_for
 from amber2.training.results import RunResult
 from amber2.training.single import train_run
@@ -71,15 +71,7 @@ def default_chunk(model_config: ModelConfig, objectives: Sequence[LossConfig], b
     stays within :data:`CHUNK_ACTIVATION_BYTES`: on the development CPU, at IEMOCAP size, 2 groups at
     once trained 1.3x faster than all 25 (activations that stay in cache), and the result is the same.
     """
-    from amber2.training.ensemble import branch_plan
-
-    plan = branch_plan(objectives, list(model_config.head_names), model_config.student)
-    k = {h: len(set(v)) for h, v in plan.items()}
-    M, F = len(model_config.dims), model_config.fusion_dim
-    columns = sum(k[m] * model_config.hidden for m in model_config.dims if m in k)
-    if FUSION in k:  # each modality's block of every fusion branch: projection + gate
-        columns += M * k[FUSION] * (F + (F if M == 2 else M * F))
-    per_group = 4 * batch_size * max(1, columns)
+    per_group = 4 * batch_size * max(1, first_layer_columns(model_config, objectives))
     return max(1, CHUNK_ACTIVATION_BYTES // per_group)
 
 
