@@ -22,12 +22,12 @@ students ``(G, S, B, C)``, ``y`` of shape ``(B, C)``). Per-sample terms have the
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict, StrictBool
 from torch import Tensor
 
 from amber2.losses._reduce import as_hyperparameter, weighted_mean
@@ -47,9 +47,11 @@ JSKind = Literal["divergence", "distance"]
 _JS_KINDS = ("divergence", "distance")
 
 
-@dataclass(frozen=True)
-class AmbER2Options:
-    r"""The four decisions the paper leaves open, each an ablation switch (defaults: method.md).
+class AmbER2Options(BaseModel):
+    r"""The four decisions the paper leaves open, each an ablation switch.
+
+    The one definition of these settings: the training configuration's ``loss.options`` section is
+    this class (validated by pydantic: unknown keys and non-bool switches are refused).
 
     Attributes:
         expert_fidelity: Decision 1, how experts learn. True: every expert also gets its own
@@ -72,35 +74,29 @@ class AmbER2Options:
     between several students can compute the expert terms once and the student terms per student.
     """
 
-    expert_fidelity: bool = True
-    detach_experts: bool = True
-    detach_weights: bool = True
-    js: JSKind = "divergence"
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def __post_init__(self) -> None:
-        for f in ("expert_fidelity", "detach_experts", "detach_weights"):
-            if not isinstance(getattr(self, f), bool):
-                raise TypeError(f"AmbER2Options.{f} must be a bool; got {getattr(self, f)!r}")
-        if self.js not in _JS_KINDS:
-            raise ValueError(f"AmbER2Options.js must be one of {_JS_KINDS}; got {self.js!r}")
+    expert_fidelity: StrictBool = True
+    detach_experts: StrictBool = True
+    detach_weights: StrictBool = True
+    js: JSKind = "divergence"
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict (round-trips through :meth:`from_dict`)."""
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AmbER2Options:
         """Build options from a dict such as :meth:`to_dict` returns (missing keys take defaults).
 
         Raises:
-            ValueError: Unknown keys (the message lists the known ones).
-            TypeError: A value of the wrong type.
+            ValueError: Unknown keys (the message lists the known ones) or a bad value.
         """
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = set(cls.model_fields)
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown AmbER2Options keys {unknown}; known: {sorted(known)}")
-        return cls(**dict(data))
+        return cls.model_validate(dict(data))
 
 
 @dataclass(frozen=True)

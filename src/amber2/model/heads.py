@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
 
-__all__ = ["FUSION", "AmbER2Model", "GatedFusion", "MLPHead", "ModelConfig", "head_seed", "input_stats"]
+__all__ = [
+    "FUSION", "AmbER2Model", "GatedFusion", "MLPHead", "ModelConfig", "ModelSettings", "head_seed", "input_stats",
+]
 
 FUSION = "fusion"
 
@@ -35,48 +37,86 @@ def head_seed(seed: int, head: str) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of an :class:`AmbER2Model`.
+#: Upper bounds on user-set sizes (a typo such as ``hidden: 2560000`` fails at validation, not in torch).
+MAX_WIDTH = 65_536
+MAX_CLASSES = 10_000
+
+
+class ModelSettings(BaseModel):
+    """The architecture choices of an :class:`AmbER2Model` (the ``model:`` section of a training config).
+
+    The one definition of these settings: :class:`ModelConfig` adds what the data decides (input
+    widths, class count) to them, and the training configuration composes this class.
 
     Attributes:
-        dims: Input width per modality, in a fixed order (e.g. ``{"audio": 768, "text": 768}``).
-        n_classes: Number of emotion classes C.
         hidden: Hidden width of every two-layer MLP head.
         fusion_dim: Width d of the gated-fusion representation h_AT.
         gate_input: What the gate sees: ``"embeddings"`` (the concatenated raw embeddings, the
             usual gated multimodal unit) or ``"projections"`` (the tanh projections; cheaper).
-        dropout: Dropout between the two layers of each head (0 disables it).
+        dropout: Dropout between the two layers of each head (0 disables it), in [0, 1).
         student: The head supervised by the experts (``"fusion"`` in the paper; any head name).
         standardize: Z-score every embedding dimension with the training items' mean and standard
             deviation (stored in the model, applied at inference). Not in the paper; it matters for
             features of mixed scales such as openSMILE functionals. Switch off for raw inputs.
     """
 
-    dims: Mapping[str, int] = field(default_factory=lambda: {"audio": 768, "text": 768})
-    n_classes: int = 4
-    hidden: int = 256
-    fusion_dim: int = 256
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    hidden: int = Field(256, ge=1, le=MAX_WIDTH)
+    fusion_dim: int = Field(256, ge=1, le=MAX_WIDTH)
     gate_input: Literal["embeddings", "projections"] = "embeddings"
-    dropout: float = 0.0
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
     student: str = FUSION
     standardize: bool = True
 
-    def __post_init__(self) -> None:
-        if not self.dims:
+    def for_data(self, dims: Mapping[str, int], n_classes: int) -> ModelConfig:
+        """The :class:`ModelConfig` of these settings for inputs ``dims`` and ``n_classes`` classes.
+
+        With a single modality there is no fusion head, and that modality's head is the student.
+        """
+        settings = self.model_dump()
+        if settings["student"] == FUSION and len(dims) == 1:
+            settings["student"] = next(iter(dims))
+        return ModelConfig(dims=dict(dims), n_classes=n_classes, **settings)
+
+
+class ModelConfig(ModelSettings):
+    """Architecture of an :class:`AmbER2Model`: :class:`ModelSettings` plus what the data decides.
+
+    Attributes:
+        dims: Input width per modality, in a fixed order (e.g. ``{"audio": 768, "text": 768}``).
+        n_classes: Number of emotion classes C.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dims: dict[str, int] = Field(default_factory=lambda: {"audio": 768, "text": 768})
+    n_classes: int = Field(4, ge=2, le=MAX_CLASSES)
+
+    @field_validator("dims", mode="before")
+    @classmethod
+    def _dims(cls, v: Any) -> dict[str, int]:
+        if not isinstance(v, Mapping) or not v:
             raise ValueError("ModelConfig.dims needs at least one modality")
-        for name, d in self.dims.items():
-            if name == FUSION:
+        out = {}
+        for name, d in v.items():
+            if str(name) == FUSION:
                 raise ValueError(f"{FUSION!r} is reserved for the fusion head; rename that modality")
-            if int(d) <= 0:
-                raise ValueError(f"modality {name!r}: input width must be positive, got {d}")
-        if self.n_classes < 2:
-            raise ValueError(f"n_classes must be >= 2, got {self.n_classes}")
-        if self.gate_input not in ("embeddings", "projections"):
-            raise ValueError(f"gate_input must be 'embeddings' or 'projections', got {self.gate_input!r}")
+            if not 0 < int(d) <= 2**24:
+                raise ValueError(f"modality {name!r}: input width must be in [1, 2**24], got {d}")
+            out[str(name)] = int(d)
+        return out
+
+    @model_validator(mode="after")
+    def _student_is_a_head(self) -> ModelConfig:
         if self.student not in self.head_names:
             raise ValueError(f"student {self.student!r} is not a head; heads are {self.head_names}")
-        object.__setattr__(self, "dims", {str(k): int(v) for k, v in self.dims.items()})
+        return self
+
+    @property
+    def settings(self) -> ModelSettings:
+        """The user-set part (without ``dims`` and ``n_classes``)."""
+        return ModelSettings(**self.model_dump(exclude={"dims", "n_classes"}))
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -99,15 +139,15 @@ class ModelConfig:
         return tuple(h for h in self.head_names if h != self.student)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict."""
-        d = asdict(self)
-        d["dims"] = dict(self.dims)
-        return d
+        """JSON-friendly dict (``dims``, ``n_classes``, then the settings)."""
+        d = self.model_dump()
+        return {"dims": dict(self.dims), "n_classes": self.n_classes,
+                **{k: v for k, v in d.items() if k not in ("dims", "n_classes")}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
         """Inverse of :meth:`to_dict`."""
-        return cls(**dict(d))
+        return cls.model_validate(dict(d))
 
 
 def input_stats(

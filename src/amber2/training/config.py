@@ -15,9 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from amber2.losses import AmbER2Options
+from amber2.metrics import METRICS
+from amber2.model.heads import ModelSettings
 
 __all__ = [
+    "ConfigError",
     "DataConfig",
     "LossConfig",
     "ModelSettings",
@@ -30,24 +35,24 @@ __all__ = [
 ]
 
 
+#: Bounds on user-set numbers: wide enough for any sensible run, narrow enough that a typo (an extra
+#: zero, ``1e999``) fails at validation instead of hours into training.
+MAX_LR = 10.0
+MAX_LAMBDA = 1e3
+MAX_KAPPA = 1e4
+MAX_BATCH = 1_000_000
+MAX_EPOCHS = 100_000
+MAX_SEEDS = 1_000
+MAX_GRID_VALUES = 100
+MAX_SEED = 2**32 - 1
+
+
+class ConfigError(ValueError):
+    """A training configuration cannot be read or is invalid; the message names the file and the key."""
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class LossOptions(_Strict):
-    """The open decisions of method.md, each an ablation switch (defaults in brackets).
-
-    Attributes:
-        expert_fidelity: [True] experts also get lambda_RAI * JS(y || p_m), so they are real teachers.
-        detach_experts: [True] experts are detached inside L_MAI (distillation pulls the student only).
-        detach_weights: [True] u_m is computed from detached D_m.
-        js: ["divergence"] the JS used in the losses: the divergence or its square root.
-    """
-
-    expert_fidelity: bool = True
-    detach_experts: bool = True
-    detach_weights: bool = True
-    js: Literal["divergence", "distance"] = "divergence"
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class LossConfig(_Strict):
@@ -59,23 +64,16 @@ class LossConfig(_Strict):
         lambda_rai: Weight of L_RAI (paper: 1.0).
         lambda_mai: Weight of L_MAI (grid in the protocol).
         kappa: Sharpness of the expert weights u_m (grid in the protocol).
-        cb_beta: CB-CE beta; None = (N - 1) / N with N training utterances.
-        options: The open decisions.
+        cb_beta: CB-CE beta in [0, 1); None = (N - 1) / N with N training utterances.
+        options: The open decisions (:class:`amber2.losses.AmbER2Options`, defined once there).
     """
 
     kind: Literal["amber2", "cbce", "soft_ce"] = "amber2"
-    lambda_rai: float = 1.0
-    lambda_mai: float = 0.5
-    kappa: float = 4.0
-    cb_beta: float | None = None
-    options: LossOptions = Field(default_factory=LossOptions)
-
-    @field_validator("lambda_rai", "lambda_mai", "kappa")
-    @classmethod
-    def _nonneg(cls, v: float) -> float:
-        if v < 0:
-            raise ValueError("must be >= 0")
-        return v
+    lambda_rai: float = Field(1.0, ge=0.0, le=MAX_LAMBDA)
+    lambda_mai: float = Field(0.5, ge=0.0, le=MAX_LAMBDA)
+    kappa: float = Field(4.0, ge=0.0, le=MAX_KAPPA)
+    cb_beta: float | None = Field(None, ge=0.0, lt=1.0)
+    options: AmbER2Options = Field(default_factory=AmbER2Options)
 
     def label(self) -> str:
         """Short human-readable name, e.g. ``amber2(lm=0.5,k=4)`` or ``cbce``."""
@@ -84,23 +82,12 @@ class LossConfig(_Strict):
         return self.kind
 
 
-class ModelSettings(_Strict):
-    """Architecture (see :class:`amber2.model.ModelConfig`); input widths come from the data."""
-
-    hidden: int = 256
-    fusion_dim: int = 256
-    gate_input: Literal["embeddings", "projections"] = "embeddings"
-    dropout: float = 0.0
-    student: str = "fusion"
-    standardize: bool = True
-
-
 class OptimConfig(_Strict):
     """Optimisation and model selection.
 
     Attributes:
-        lr: AdamW learning rate.
-        weight_decay: AdamW decoupled weight decay.
+        lr: AdamW learning rate, in (0, 10].
+        weight_decay: AdamW decoupled weight decay, in [0, 10].
         batch_size: Mini-batch size.
         max_epochs: Upper bound on epochs.
         patience: Stop a run after this many epochs without a better validation score
@@ -109,19 +96,27 @@ class OptimConfig(_Strict):
             (any name of :data:`amber2.metrics.METRICS`, e.g. ``js``, ``bc``, ``r2``, ``f1``).
     """
 
-    lr: float = 3e-4
-    weight_decay: float = 1e-2
-    batch_size: int = 128
-    max_epochs: int = 30
-    patience: int | None = None
+    lr: float = Field(3e-4, gt=0.0, le=MAX_LR)
+    weight_decay: float = Field(1e-2, ge=0.0, le=MAX_LR)
+    batch_size: int = Field(128, ge=1, le=MAX_BATCH)
+    max_epochs: int = Field(30, ge=1, le=MAX_EPOCHS)
+    patience: int | None = Field(None, ge=1, le=MAX_EPOCHS)
     selection_metric: str = "js"
 
-    @field_validator("batch_size", "max_epochs")
+    @field_validator("selection_metric")
     @classmethod
-    def _positive(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be >= 1")
+    def _known_metric(cls, v: str) -> str:
+        if v not in METRICS:
+            raise ValueError(f"unknown metric {v!r}; choose one of {sorted(METRICS)}")
         return v
+
+    @model_validator(mode="after")
+    def _decay_below_one(self) -> OptimConfig:
+        # AdamW multiplies the weights by (1 - lr * weight_decay) every step: at >= 1 they flip sign.
+        if self.lr * self.weight_decay >= 1.0:
+            raise ValueError(f"lr x weight_decay must be < 1 (AdamW scales weights by 1 - lr x weight_decay "
+                             f"each step); got {self.lr:g} x {self.weight_decay:g}")
+        return self
 
 
 class ValidationConfig(_Strict):
@@ -139,7 +134,7 @@ class ValidationConfig(_Strict):
 
     strategy: Literal["fraction", "group", "group-fraction"] = "fraction"
     fraction: float = 0.1
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
     @field_validator("fraction")
     @classmethod
@@ -169,15 +164,15 @@ class ProtocolConfig(_Strict):
             fold-averaged metric). Both are always in results.json.
     """
 
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
-    folds: list[int] | None = None
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1, max_length=MAX_SEEDS)
+    folds: list[int] | None = Field(None, min_length=1, max_length=MAX_SEEDS)
     grid: dict[str, list[float]] = Field(
         default_factory=lambda: {"lambda_mai": [0.3, 0.5, 0.7], "kappa": [2.0, 4.0, 8.0]}
     )
     grid_selection: Literal["fold", "fold_seed"] = "fold"
     baseline: Literal["cbce", "soft_ce", "none"] = "cbce"
     engine: Literal["ensemble", "sequential"] = "ensemble"
-    max_groups_per_chunk: int | None = None
+    max_groups_per_chunk: int | None = Field(None, ge=1)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     spread: Literal["runs", "seeds"] = "runs"
 
@@ -191,6 +186,23 @@ class ProtocolConfig(_Strict):
         for k, vals in v.items():
             if not vals:
                 raise ValueError(f"grid {k!r} is empty")
+            if len(vals) > MAX_GRID_VALUES:
+                raise ValueError(f"grid {k!r} has {len(vals)} values; at most {MAX_GRID_VALUES}")
+            for x in vals:  # each grid value must be a valid LossConfig value (same bounds)
+                try:
+                    LossConfig.model_validate({k: x})
+                except ValidationError as exc:
+                    raise ValueError(f"grid {k!r} value {x!r}: {exc.errors()[0]['msg']}") from None
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        bad = [s for s in v if not 0 <= s <= MAX_SEED]
+        if bad:
+            raise ValueError(f"seeds must be in [0, 2**32 - 1]; got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds must be distinct; got {v}")
         return v
 
 
@@ -243,7 +255,7 @@ class TrainConfig(_Strict):
     loss: LossConfig = Field(default_factory=LossConfig)
     protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
     out: str = "runs/train"
-    threads: int | None = None
+    threads: int | None = Field(None, ge=1, le=4096)
 
     def to_yaml(self) -> str:
         """The resolved configuration as YAML."""
@@ -286,6 +298,55 @@ def _deepcopy(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (_deepcopy(v) if isinstance(v, dict) else v) for k, v in d.items()}
 
 
+def _describe(exc: ValidationError) -> str:
+    """One line per pydantic error: ``optim.lr: Input should be ... (got 1e999)``."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}{shown}")
+    return "; ".join(parts)
+
+
+def read_yaml_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML config file as a mapping, with errors that name the file.
+
+    Only plain YAML is read (``yaml.safe_load``): tags such as ``!!python/object`` are refused.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ConfigError: Unreadable, not UTF-8, not valid YAML, an unsafe tag, or not a mapping.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"config file {p} does not exist")
+    if not p.is_file():
+        raise ConfigError(f"config file {p} is not a file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {p} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {p}: unsupported YAML tag{where} (only plain YAML is read; tags such as "
+                          f"!!python are refused): {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"config file {p} is not valid YAML{where}: {problem}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {p} must hold a mapping at the top level, got {type(raw).__name__}")
+    return raw
+
+
 def load_config(path: str | os.PathLike[str] | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
     """Load a :class:`TrainConfig` from YAML (or defaults) and apply dotted overrides.
 
@@ -298,14 +359,14 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: Sequence[
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        pydantic.ValidationError: An unknown key or a bad value (the message names the field).
+        ConfigError: Unreadable or malformed YAML, an unknown key or a value out of bounds; one line
+            naming the file (or the overrides) and every bad key.
     """
-    raw: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.exists():
-            raise FileNotFoundError(f"config file {p} does not exist")
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        if not isinstance(raw, dict):
-            raise ValueError(f"config file {p} must hold a mapping at the top level")
-    return TrainConfig.model_validate(apply_overrides(raw, overrides))
+    raw = read_yaml_config(path) if path is not None else {}
+    try:
+        return TrainConfig.model_validate(apply_overrides(raw, overrides))
+    except ValidationError as exc:
+        where = f"config file {path}" if path is not None else "config"
+        if overrides:
+            where += f" (with overrides {' '.join(overrides)})"
+        raise ConfigError(f"{where}: {_describe(exc)}") from None

@@ -23,23 +23,23 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from amber2.losses import amber2_loss, cb_ce_loss, class_balanced_weights, soft_cross_entropy
-from amber2.metrics import METRICS
+from amber2.metrics import METRICS, MetricSpec
 from amber2.model.heads import FUSION, AmbER2Model, ModelConfig, input_stats
 from amber2.model.stacked import BranchLayout, StackedHeads
 from amber2.training.config import LossConfig, OptimConfig
 from amber2.training.data import LabeledSet
-from amber2.training.objective import amber2_options, selection_units
+from amber2.training.objective import StackedObjective, class_weights_for, selection_units
 from amber2.training.optim import StackedAdamW
-from amber2.training.results import HeadResult, RunResult
+from amber2.training.results import DivergenceError, HeadResult, RunResult
+from amber2.training.selection import EpochSelector
 from amber2.training.splits import epoch_order
 
-__all__ = ["Split", "branch_plan", "train_ensemble"]
+__all__ = ["RunGrid", "SelectionUnit", "Split", "branch_plan", "train_ensemble"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,73 @@ def first_layer_columns(model_config: ModelConfig, losses: Sequence[LossConfig])
     return columns
 
 
+@dataclass(frozen=True)
+class SelectionUnit:
+    """One scoring head of one objective: its validation score picks the epoch of its followers."""
+
+    objective: int
+    head: str
+    followers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunGrid:
+    """Which runs train together and how they map onto the stacked model.
+
+    Runs are ``n_groups`` groups (fold x seed) x ``n_objectives`` objectives; head ``h`` of objective
+    ``o`` is branch ``plan[h][o]`` of every group.
+    """
+
+    groups: tuple[tuple[Split, int], ...]
+    objectives: tuple[LossConfig, ...]
+    heads: tuple[str, ...]
+    student: str
+    plan: dict[str, list[int]]
+    units: tuple[SelectionUnit, ...]
+
+    @classmethod
+    def build(cls, groups: Sequence[tuple[Split, int]], objectives: Sequence[LossConfig],
+              model_config: ModelConfig) -> RunGrid:
+        """The grid of ``groups x objectives`` for ``model_config``'s heads."""
+        heads, student = list(model_config.head_names), model_config.student
+        units = tuple(SelectionUnit(o, u, tuple(f)) for o, loss in enumerate(objectives)
+                      for u, f in selection_units(loss, heads, student))
+        return cls(tuple(groups), tuple(objectives), tuple(heads), student,
+                   branch_plan(objectives, heads, student), units)
+
+    @property
+    def n_groups(self) -> int:
+        """Groups (fold x seed)."""
+        return len(self.groups)
+
+    @property
+    def n_objectives(self) -> int:
+        """Objectives per group."""
+        return len(self.objectives)
+
+    @property
+    def layout(self) -> BranchLayout:
+        """Branches per head of the training model."""
+        return BranchLayout(self.n_groups, {h: max(self.plan[h]) + 1 for h in self.heads})
+
+    def branch_activity(self, run_active: np.ndarray) -> dict[str, torch.Tensor]:
+        """A branch steps when any active run (``(G, O)`` bool) of its group uses it."""
+        out = {}
+        for h, idx in self.plan.items():
+            a = np.zeros((self.n_groups, max(idx) + 1), dtype=bool)
+            for o, k in enumerate(idx):
+                a[:, k] |= run_active[:, o]
+            out[h] = torch.from_numpy(a)
+        return out
+
+    def runs_stalled(self, unit_stalled: np.ndarray) -> np.ndarray:
+        """Runs ``(G, O)`` all of whose units are stalled, from units ``(G, U)``."""
+        out = np.ones((self.n_groups, self.n_objectives), dtype=bool)
+        for j, unit in enumerate(self.units):
+            out[:, unit.objective] &= unit_stalled[:, j]
+        return out
+
+
 @contextlib.contextmanager
 def _flush_denormals() -> Iterator[None]:
     # Adam's second moments of tiny gradients are subnormal floats, which are very slow on x86.
@@ -103,16 +170,152 @@ def _flush_denormals() -> Iterator[None]:
         torch.set_flush_denormal(bool(prev))
 
 
-def _pad(rows: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack ragged position arrays into (G, L) indices (padded with the row's first) + mask."""
-    L = max(len(r) for r in rows)
-    idx = np.zeros((len(rows), max(L, 1)), dtype=np.int64)
-    mask = np.zeros_like(idx, dtype=bool)
-    for g, r in enumerate(rows):
-        idx[g, :len(r)] = r
-        idx[g, len(r):] = r[0] if len(r) else 0
-        mask[g, :len(r)] = True
-    return torch.from_numpy(idx), torch.from_numpy(mask)
+@dataclass(frozen=True)
+class _Positions:
+    """Ragged item positions of every group stacked to ``(G, L)`` (padded with the row's first)."""
+
+    idx: torch.Tensor
+    counts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, rows: Sequence[np.ndarray]) -> _Positions:
+        L = max(len(r) for r in rows)
+        idx = np.zeros((len(rows), max(L, 1)), dtype=np.int64)
+        for g, r in enumerate(rows):
+            idx[g, :len(r)] = r
+            idx[g, len(r):] = r[0] if len(r) else 0
+        return cls(torch.from_numpy(idx), tuple(len(r) for r in rows))
+
+    def rows(self, g: int) -> np.ndarray:
+        """Group ``g``'s positions (without padding)."""
+        return self.idx[g, :self.counts[g]].numpy()
+
+
+@dataclass
+class _Inputs:
+    """The data as tensors, with each group's input standardisation."""
+
+    X: dict[str, torch.Tensor]
+    Y: torch.Tensor
+    norm: _GroupNorm
+
+    @classmethod
+    def of(cls, data: LabeledSet, groups: Sequence[tuple[Split, int]], standardize: bool) -> _Inputs:
+        return cls({m: torch.from_numpy(a) for m, a in data.X.items()}, torch.from_numpy(data.Y).float(),
+                   _GroupNorm(data, groups, standardize))
+
+    def batch(self, idx: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Standardised inputs ``{m: (G, B, d_m)}`` and targets ``(G, B, C)`` at positions ``(G, B)``."""
+        return self.norm({m: x[idx] for m, x in self.X.items()}), self.Y[idx]
+
+
+def _epoch_batches(
+    grid: RunGrid, epoch: int, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, np.ndarray]]:
+    """The epoch's mini-batches of every group: ``(positions (G, B), weights (G, B), has_batch (G,))``.
+
+    Group ``g`` sees the order :func:`epoch_order` gives its run alone; a group whose epoch is over
+    (fewer training items) gets padding rows of weight 0 and does not step.
+    """
+    B = batch_size
+    orders = [sp.train[epoch_order(len(sp.train), seed=s, fold=sp.fold, epoch=epoch)] for sp, s in grid.groups]
+    max_steps = max((len(sp.train) + B - 1) // B for sp, _ in grid.groups)
+    for step in range(max_steps):
+        rows, w = [], np.zeros((grid.n_groups, B), dtype=np.float32)
+        has_batch = np.zeros(grid.n_groups, dtype=bool)
+        for g, o in enumerate(orders):
+            b = o[step * B:(step + 1) * B]
+            rows.append(b if len(b) else o[:1])
+            w[g, :len(b)] = 1.0
+            has_batch[g] = len(b) > 0
+        idx = np.stack([np.pad(r, (0, B - len(r)), mode="edge") for r in rows])
+        yield torch.from_numpy(idx), torch.from_numpy(w), has_batch
+
+
+@dataclass(frozen=True)
+class _Validation:
+    """The validation items of every group and the selection metric that scores them."""
+
+    positions: _Positions
+    targets: tuple[np.ndarray, ...]
+    metric: MetricSpec
+
+    @classmethod
+    def of(cls, data: LabeledSet, groups: Sequence[tuple[Split, int]], metric: MetricSpec) -> _Validation:
+        return cls(_Positions.of([sp.val for sp, _ in groups]), tuple(data.Y[sp.val] for sp, _ in groups), metric)
+
+    def scores(self, model: StackedHeads, inputs: _Inputs, grid: RunGrid, run_active: np.ndarray,
+               epoch: int, lr: float) -> dict[str, np.ndarray]:
+        """Validation scores ``{head: (G, O)}`` of every active run (NaN for stopped runs).
+
+        Raises:
+            DivergenceError: An active run's head predicts NaN or inf.
+        """
+        probs = _predict(model, inputs, self.positions.idx)
+        scores = {h: np.full((grid.n_groups, grid.n_objectives), np.nan) for h in grid.heads}
+        for g, (sp, seed) in enumerate(grid.groups):
+            n_v = self.positions.counts[g]
+            for o in np.flatnonzero(run_active[g]):
+                for h in grid.heads:
+                    p = probs[h][g, grid.plan[h][o], :n_v]
+                    if not np.isfinite(p).all():
+                        raise DivergenceError(fold=sp.fold, seed=seed, objective=grid.objectives[o], head=h,
+                                              epoch=epoch, lr=lr)
+                    scores[h][g, o] = float(self.metric.set_fn(self.targets[g], p))
+        return scores
+
+
+@dataclass
+class _Progress:
+    """What training has produced so far: validation histories, epochs, selected-epoch weights."""
+
+    grid: RunGrid
+    selector: EpochSelector
+    #: ``history[h]``: one ``(G, O)`` array of validation scores per epoch (NaN for stopped runs).
+    history: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    epochs_trained: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    #: ``snapshots[(unit index, head)]``: that head's branch weights ``{name: (G, ...)}`` at the unit's best epoch.
+    snapshots: dict[tuple[int, str], dict[str, torch.Tensor]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.history = {h: [] for h in self.grid.heads}
+        self.epochs_trained = np.zeros((self.grid.n_groups, self.grid.n_objectives), dtype=int)
+
+    @property
+    def run_active(self) -> np.ndarray:
+        """Runs ``(G, O)`` still training."""
+        return ~self.grid.runs_stalled(self.selector.stalled())
+
+    def run_history(self, g: int, o: int, head: str) -> list[float]:
+        """Validation scores of head ``head`` of run (``g``, ``o``), one per epoch it trained."""
+        return [float(e[g, o]) for e in self.history[head][:self.epochs_trained[g, o]]]
+
+    def record(self, epoch: int, run_active: np.ndarray, scores: Mapping[str, np.ndarray], model: StackedHeads) -> None:
+        """End of an epoch: keep the scores ``{head: (G, O)}``, select, snapshot the improved units."""
+        self.epochs_trained[run_active] = epoch
+        for h in self.grid.heads:
+            self.history[h].append(scores[h])
+        units = self.grid.units
+        unit_scores = np.stack([scores[u.head][:, u.objective] for u in units], axis=1)
+        unit_active = np.stack([run_active[:, u.objective] for u in units], axis=1)
+        self.snapshot(model, self.selector.update(epoch, unit_scores, unit_active))
+
+    @torch.no_grad()
+    def snapshot(self, model: StackedHeads, improved: np.ndarray) -> None:
+        """Keep the weights of every unit's followers in the groups where the unit improved."""
+        for j, unit in enumerate(self.grid.units):
+            if not improved[:, j].any():
+                continue
+            mask = torch.from_numpy(improved[:, j])
+            for h in unit.followers:
+                views = model.branch_views(h, self.grid.plan[h][unit.objective])
+                snap = self.snapshots.get((j, h))
+                if snap is None:
+                    self.snapshots[(j, h)] = {n: v.detach().clone() for n, v in views.items()}
+                    continue
+                for n, v in views.items():
+                    m = mask.view(-1, *([1] * (v.dim() - 1)))
+                    snap[n] = torch.where(m, v.detach(), snap[n])
 
 
 def train_ensemble(
@@ -127,6 +330,10 @@ def train_ensemble(
 ) -> list[RunResult]:
     """Train ``len(groups) x len(losses)`` runs together.
 
+    Each epoch: one AdamW step per mini-batch for every active run at once, then the validation
+    score of every head of every run, the selection of best epochs (:class:`EpochSelector`), and
+    early stopping. At the end, every run's selected weights predict its validation and test items.
+
     Args:
         data: All items.
         groups: ``(split, seed)`` pairs: one group of runs per fold x seed.
@@ -138,186 +345,59 @@ def train_ensemble(
 
     Returns:
         Run results ordered by group, then objective.
+
+    Raises:
+        DivergenceError: A run's predictions became NaN or inf (names its fold, seed and objective).
     """
     t_start = time.perf_counter()
-    groups = list(groups)
-    seeds = sorted({s for _, s in groups})
-    G, C = len(groups), len(losses)
-    heads = list(model_config.head_names)
-    student = model_config.student
-    plan = branch_plan(losses, heads, student)
-    layout = BranchLayout(G, {h: max(plan[h]) + 1 for h in heads})
-    inits = {s: AmbER2Model(model_config, seed=s) for s in seeds}
-    model = StackedHeads.from_models(
-        model_config, {h: [[inits[s]] * layout.branches[h] for _, s in groups] for h in heads}
-    )
+    grid = RunGrid.build(groups, losses, model_config)
+    model = _initial_model(grid, model_config)
     opt = StackedAdamW(model, lr=optim.lr, weight_decay=optim.weight_decay)
     metric = METRICS[optim.selection_metric]
-    sign = 1.0 if metric.higher_is_better else -1.0
-    B = optim.batch_size
-
-    X_all = {m: torch.from_numpy(a) for m, a in data.X.items()}
-    norm = _GroupNorm(data, groups, model_config.standardize)
-    Y_all = torch.from_numpy(data.Y).float()
-    n_train = [len(sp.train) for sp, _ in groups]
-    steps_per_epoch = [(n + B - 1) // B for n in n_train]
-    max_steps = max(steps_per_epoch)
-
-    # CB-CE class weights per group (from that fold's training labels).
-    cw = None
-    if any(loss.kind == "cbce" for loss in losses):
-        betas = {loss.cb_beta for loss in losses if loss.kind == "cbce"}
-        if len(betas) > 1:
-            raise ValueError("one ensemble supports one cb_beta")
-        beta = betas.pop()
-        cw = torch.stack([
-            torch.as_tensor(class_balanced_weights(data.Y[sp.train], beta=beta), dtype=torch.float32)
-            for sp, _ in groups
-        ])  # (G, C)
-
-    # AmbER² objectives are vectorised per option set; baselines per objective.
-    a2_sets: dict[tuple, list[int]] = {}
-    for c, loss in enumerate(losses):
-        if loss.kind == "amber2":
-            a2_sets.setdefault((loss.options.model_dump_json(), loss.lambda_rai), []).append(c)
-
-    units = [selection_units(loss, heads, student) for loss in losses]
-    best = {(c, u): np.full(G, -np.inf) for c in range(C) for u, _ in units[c]}
-    best_epoch = {k: np.zeros(G, dtype=int) for k in best}
-    since = {k: np.zeros(G, dtype=int) for k in best}
-    history = {(c, h): [[] for _ in range(G)] for c in range(C) for h in heads}
-    run_active = np.ones((G, C), dtype=bool)
-    epochs_trained = np.zeros((G, C), dtype=int)
-    snaps: dict[tuple[int, str, str], dict[str, torch.Tensor]] = {}
-
-    val_idx, val_mask = _pad([sp.val for sp, _ in groups])
-    test_idx, test_mask = _pad([sp.test for sp, _ in groups])
-    plan_t = {h: torch.tensor(plan[h]) for h in heads}
-
+    inputs = _Inputs.of(data, grid.groups, model_config.standardize)
+    objective = StackedObjective(grid.objectives, grid.plan, grid.student, _class_weights(data, grid))
+    val = _Validation.of(data, grid.groups, metric)
+    progress = _Progress(grid, EpochSelector((grid.n_groups, len(grid.units)),
+                                             higher_is_better=metric.higher_is_better, patience=optim.patience))
     with _flush_denormals():
         for epoch in range(1, optim.max_epochs + 1):
+            run_active = progress.run_active
             if not run_active.any():
                 break
-            orders = [sp.train[epoch_order(len(sp.train), seed=s, fold=sp.fold, epoch=epoch)] for sp, s in groups]
-            for step in range(max_steps):
-                rows, w = [], np.zeros((G, B), dtype=np.float32)
-                has_batch = np.zeros(G, dtype=bool)
-                for g, o in enumerate(orders):
-                    b = o[step * B:(step + 1) * B]
-                    rows.append(b if len(b) else o[:1])
-                    w[g, :len(b)] = 1.0
-                    has_batch[g] = len(b) > 0
-                idx = np.stack([np.pad(r, (0, B - len(r)), mode="edge") for r in rows])
-                idx_t = torch.from_numpy(idx)
-                xs = norm({m: X_all[m][idx_t] for m in X_all})
-                y = Y_all[idx_t]  # (G, B, C)
-                sw = torch.from_numpy(w)
-                logits = model(xs)
-                total = _ensemble_loss(logits, y, sw, losses, plan_t, a2_sets, student, heads, cw)
+            for idx, weights, has_batch in _epoch_batches(grid, epoch, optim.batch_size):
+                xs, y = inputs.batch(idx)
+                total = objective(model(xs), y, weights)
                 opt.zero_grad()
                 total.backward()
-                active = _branch_activity(run_active & has_batch[:, None], plan, layout)
-                opt.step(active)
-            epochs_trained[run_active] = epoch
-
-            # ---- validation, selection, early stopping
-            probs = _predict(model, X_all, val_idx, norm)
-            for g in range(G):
-                n_v = int(val_mask[g].sum())
-                yv = data.Y[val_idx[g, :n_v].numpy()]
-                for c in range(C):
-                    if not run_active[g, c]:
-                        continue
-                    for h in heads:
-                        p = probs[h][g, plan[h][c], :n_v]
-                        history[(c, h)][g].append(float(metric.set_fn(yv, p)))
-            for c in range(C):
-                for u, followers in units[c]:
-                    key = (c, u)
-                    scores = np.array([
-                        sign * history[(c, u)][g][-1] if run_active[g, c] else -np.inf for g in range(G)
-                    ])
-                    imp = (scores > best[key]) & run_active[:, c]
-                    best[key][imp] = scores[imp]
-                    best_epoch[key][imp] = epoch
-                    since[key][imp] = 0
-                    since[key][~imp & run_active[:, c]] += 1
-                    if imp.any():
-                        mask = torch.from_numpy(imp)
-                        for h in followers:
-                            _snapshot(snaps, (c, u, h), model, h, plan[h][c], mask)
-            if optim.patience is not None:
-                for c in range(C):
-                    stalled = np.all([since[(c, u)] >= optim.patience for u, _ in units[c]], axis=0)
-                    run_active[:, c] &= ~stalled
+                opt.step(grid.branch_activity(run_active & has_batch[:, None]))
+            progress.record(epoch, run_active, val.scores(model, inputs, grid, run_active, epoch, optim.lr), model)
             if on_epoch is not None:
                 on_epoch(epoch, optim.max_epochs)
 
-    # ---- final predictions from the snapshots
-    results = _collect(
-        groups, losses, units, snaps, heads, student, model_config, val_idx, val_mask, test_idx, test_mask,
-        X_all, norm, best_epoch, history, epochs_trained, keep_state,
-    )
-    log.info("ensemble: %d runs (%d groups x %d objectives) in %.1f s", G * C, G, C, time.perf_counter() - t_start)
+    test = _Positions.of([sp.test for sp, _ in grid.groups])
+    results = _collect(grid, model_config, inputs, val.positions, test, progress, keep_state)
+    log.info("ensemble: %d runs (%d groups x %d objectives) in %.1f s", grid.n_groups * grid.n_objectives,
+             grid.n_groups, grid.n_objectives, time.perf_counter() - t_start)
     return results
 
 
-def _branch_activity(
-    run_active: np.ndarray, plan: Mapping[str, list[int]], layout: BranchLayout
-) -> dict[str, torch.Tensor]:
-    """A branch steps when any active run of its group uses it."""
-    G = run_active.shape[0]
-    out = {}
-    for h, idx in plan.items():
-        a = np.zeros((G, layout.branches[h]), dtype=bool)
-        for c, k in enumerate(idx):
-            a[:, k] |= run_active[:, c]
-        out[h] = torch.from_numpy(a)
-    return out
+def _initial_model(grid: RunGrid, model_config: ModelConfig) -> StackedHeads:
+    """Every branch of group ``g`` starts from the weights its run would get alone (seed of ``g``)."""
+    inits = {s: AmbER2Model(model_config, seed=s) for s in sorted({s for _, s in grid.groups})}
+    layout = grid.layout
+    return StackedHeads.from_models(
+        model_config, {h: [[inits[s]] * layout.branches[h] for _, s in grid.groups] for h in grid.heads}
+    )
 
 
-def _ensemble_loss(
-    logits: Mapping[str, torch.Tensor],
-    y: torch.Tensor,
-    sw: torch.Tensor,
-    losses: Sequence[LossConfig],
-    plan: Mapping[str, torch.Tensor],
-    a2_sets: Mapping[tuple, list[int]],
-    student: str,
-    heads: Sequence[str],
-    cw: torch.Tensor | None,
-) -> torch.Tensor:
-    """Sum over groups and objectives of each run's loss, each shared expert counted once."""
-    total = logits[heads[0]].new_zeros(())
-    y4, sw3 = y.unsqueeze(1), sw.unsqueeze(1)  # (G, 1, B, C), (G, 1, B)
-    for cols in a2_sets.values():
-        first = losses[cols[0]]
-        opts = amber2_options(first)
-        sel = torch.tensor(cols)
-        probs = {h: torch.softmax(logits[h].index_select(1, plan[h][sel]), dim=-1) for h in heads}
-        lam_mai = torch.tensor([losses[c].lambda_mai for c in cols], dtype=y.dtype)  # (S,)
-        kappa = torch.tensor([losses[c].kappa for c in cols], dtype=y.dtype)
-        terms = amber2_loss(
-            probs, y4, student=student, lambda_rai=first.lambda_rai, lambda_mai=lam_mai.view(1, -1, 1),
-            kappa=kappa.view(1, -1, 1), options=opts, sample_weight=sw3,
-        )
-        total = total + (first.lambda_rai * terms.rai + lam_mai * terms.mai).sum()
-        if opts.expert_fidelity:
-            for e, val in terms.expert_rai.items():
-                branches = plan[e][sel].tolist()
-                keep = [i for i, k in enumerate(branches) if k not in branches[:i]]  # shared -> once
-                total = total + first.lambda_rai * val[:, keep].sum()
-    for c, loss in enumerate(losses):
-        if loss.kind == "amber2":
-            continue
-        for h in heads:
-            lg = logits[h][:, plan[h][c]]  # (G, B, C)
-            if loss.kind == "cbce":
-                assert cw is not None
-                total = total + cb_ce_loss(lg, y, cw.unsqueeze(1), sample_weight=sw).sum()
-            else:
-                total = total + soft_cross_entropy(lg, y, sample_weight=sw).sum()
-    return total
+def _class_weights(data: LabeledSet, grid: RunGrid) -> torch.Tensor | None:
+    """CB-CE class weights ``(G, C)`` from each group's training labels (None without a CB-CE objective)."""
+    cbce = [loss for loss in grid.objectives if loss.kind == "cbce"]
+    if not cbce:
+        return None
+    if len({loss.cb_beta for loss in cbce}) > 1:
+        raise ValueError("one ensemble supports one cb_beta")
+    return torch.stack([class_weights_for(cbce[0], data.Y[sp.train]) for sp, _ in grid.groups])
 
 
 class _GroupNorm:
@@ -355,63 +435,50 @@ class _GroupNorm:
 
 
 @torch.no_grad()
-def _predict(model: StackedHeads, X_all: Mapping[str, torch.Tensor], idx: torch.Tensor, norm: _GroupNorm,
-             chunk: int = 2048) -> dict[str, np.ndarray]:
+def _predict(model: StackedHeads, inputs: _Inputs, idx: torch.Tensor, chunk: int = 2048) -> dict[str, np.ndarray]:
     """Probabilities ``{head: (G, K_h, L, C)}`` of every branch on padded positions ``idx`` (G, L)."""
     parts: dict[str, list[torch.Tensor]] = {}
     for s in range(0, idx.shape[1], chunk):
         sub = idx[:, s:s + chunk]
-        out = model(norm({m: X_all[m][sub] for m in X_all}))
+        out = model(inputs.norm({m: x[sub] for m, x in inputs.X.items()}))
         for h, v in out.items():
             parts.setdefault(h, []).append(torch.softmax(v.double(), dim=-1))
     return {h: torch.cat(v, dim=2).numpy() for h, v in parts.items()}
 
 
-@torch.no_grad()
-def _snapshot(snaps: dict, key: tuple, model: StackedHeads, head: str, k: int, mask: torch.Tensor) -> None:
-    views = model.branch_views(head, k)
-    if key not in snaps:
-        snaps[key] = {n: v.detach().clone() for n, v in views.items()}
-        return
-    for n, v in views.items():
-        m = mask.view(-1, *([1] * (v.dim() - 1)))
-        snaps[key][n] = torch.where(m, v.detach(), snaps[key][n])
-
-
-def _collect(
-    groups, losses, units, snaps, heads, student, model_config, val_idx, val_mask, test_idx, test_mask,
-    X_all, norm, best_epoch, history, epochs_trained, keep_state,
-) -> list[RunResult]:
-    G = len(groups)
-    keys = sorted(snaps, key=lambda k: (k[2], k[0], k[1]))
-    per_head: dict[str, list[tuple]] = {h: [k for k in keys if k[2] == h] for h in heads}
-    layout = BranchLayout(G, {h: max(1, len(per_head[h])) for h in heads})
-    ev = StackedHeads(model_config, layout)
-    slot: dict[tuple, int] = {}
+def _collect(grid: RunGrid, model_config: ModelConfig, inputs: _Inputs, val: _Positions, test: _Positions,
+             progress: _Progress, keep_state: bool) -> list[RunResult]:
+    """Every run's result from its selected weights: validation and test predictions, state dicts."""
+    # One evaluation model whose branches are the snapshots: per head, ordered by objective.
+    per_head = {h: sorted((k for k in progress.snapshots if k[1] == h), key=lambda k: grid.units[k[0]].objective)
+                for h in grid.heads}
+    ev = StackedHeads(model_config, BranchLayout(grid.n_groups, {h: max(1, len(per_head[h])) for h in grid.heads}))
+    slot: dict[tuple[int, str], int] = {}
     with torch.no_grad():
-        for h in heads:
-            for k_new, key in enumerate(per_head[h]):
+        for h, keys in per_head.items():
+            for k_new, key in enumerate(keys):
                 slot[key] = k_new
                 for n, v in ev.branch_views(h, k_new).items():
-                    v.copy_(snaps[key][n])
-    pv = _predict(ev, X_all, val_idx, norm)
-    pt = _predict(ev, X_all, test_idx, norm)
+                    v.copy_(progress.snapshots[key][n])
+    pv, pt = _predict(ev, inputs, val.idx), _predict(ev, inputs, test.idx)
+    best_epoch = progress.selector.best_epoch
     out: list[RunResult] = []
-    for g, (sp, seed) in enumerate(groups):
-        n_v, n_t = int(val_mask[g].sum()), int(test_mask[g].sum())
-        for c, loss in enumerate(losses):
+    for g, (sp, seed) in enumerate(grid.groups):
+        n_v, n_t = val.counts[g], test.counts[g]
+        for o, loss in enumerate(grid.objectives):
             res: dict[str, HeadResult] = {}
-            state: dict[str, torch.Tensor] | None = norm.buffers(g) if keep_state else None
-            for u, followers in units[c]:
-                for h in followers:
-                    k = slot[(c, u, h)]
-                    pvh, pth = pv[h][g, k, :n_v], pt[h][g, k, :n_t]
-                    metric_val = history[(c, h)][g][best_epoch[(c, u)][g] - 1]
-                    res[h] = HeadResult(h, int(best_epoch[(c, u)][g]), float(metric_val), pvh, pth,
-                                        list(history[(c, h)][g]))
+            state: dict[str, torch.Tensor] | None = inputs.norm.buffers(g) if keep_state else None
+            for j, unit in enumerate(grid.units):
+                if unit.objective != o:
+                    continue
+                epoch = int(best_epoch[g, j])
+                for h in unit.followers:
+                    k = slot[(j, h)]
+                    history = progress.run_history(g, o, h)
+                    res[h] = HeadResult(h, epoch, history[epoch - 1], pv[h][g, k, :n_v], pt[h][g, k, :n_t], history)
                     if state is not None:
                         state.update(ev.branch_state(h, k, g))
-            reported = [student] if loss.kind == "amber2" else list(heads)
-            out.append(RunResult(sp.fold, seed, loss, res, reported, int(epochs_trained[g, c]),
+            reported = [grid.student] if loss.kind == "amber2" else list(grid.heads)
+            out.append(RunResult(sp.fold, seed, loss, res, reported, int(progress.epochs_trained[g, o]),
                                  np.asarray(sp.val), np.asarray(sp.test), state))
     return out

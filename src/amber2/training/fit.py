@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from amber2.metrics import evaluate
-from amber2.model.heads import FUSION, AmbER2Model, ModelConfig
-from amber2.training.config import LossConfig, ModelSettings, OptimConfig, ValidationConfig
+from amber2.model.heads import AmbER2Model, ModelConfig, ModelSettings
+from amber2.training.config import LossConfig, OptimConfig, ValidationConfig
 from amber2.training.data import LabeledSet
 from amber2.training.single import train_run
 from amber2.training.splits import validation_split
@@ -22,14 +22,11 @@ __all__ = ["FitResult", "fit_model", "model_config_for"]
 
 
 def model_config_for(data: LabeledSet, settings: ModelSettings) -> ModelConfig:
-    """The :class:`ModelConfig` for ``data``'s modalities and classes.
+    """The :class:`ModelConfig` for ``data``'s modalities and classes (:meth:`ModelSettings.for_data`).
 
     With a single modality there is no fusion head, and that modality's head is the student.
     """
-    student = settings.student if (settings.student != FUSION or len(data.modalities) > 1) else data.modalities[0]
-    return ModelConfig(dims=data.dims, n_classes=data.n_classes, hidden=settings.hidden,
-                       fusion_dim=settings.fusion_dim, gate_input=settings.gate_input, dropout=settings.dropout,
-                       student=student, standardize=settings.standardize)
+    return settings.for_data(data.dims, data.n_classes)
 
 
 @dataclass

@@ -1,25 +1,55 @@
 """The per-run training objective: AmbER² (Eq. 6) or a baseline, on the heads' logits.
 
-Both engines (the plain per-run loop and the batched ensemble) use these definitions, so a run's
-objective is written once. Heads output logits; AmbER²'s distribution-wise terms see
-``softmax(logits)``, the cross-entropy baselines see the logits.
+The one dispatch on ``LossConfig.kind`` for both engines: the plain per-run loop calls
+:func:`run_loss`; the batched ensemble calls a :class:`StackedObjective`, which computes the same
+terms for every run of a stack at once. Both reach the baselines through :func:`head_loss` and
+AmbER² through :func:`amber2.losses.amber2_loss`. Heads output logits; AmbER²'s distribution-wise
+terms see ``softmax(logits)``, the cross-entropy baselines see the logits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 
-from amber2.losses import AmbER2Options, amber2_loss, cb_ce_loss, soft_cross_entropy
+from amber2.losses import amber2_loss, cb_ce_loss, class_balanced_weights, soft_cross_entropy
 from amber2.training.config import LossConfig
 
-__all__ = ["amber2_options", "run_loss", "selection_units"]
+__all__ = ["StackedObjective", "class_weights_for", "head_loss", "run_loss", "selection_units"]
 
 
-def amber2_options(loss: LossConfig) -> AmbER2Options:
-    """The loss library's options object for a :class:`LossConfig`."""
-    return AmbER2Options(**loss.options.model_dump())
+def class_weights_for(loss: LossConfig, y_train: np.ndarray) -> torch.Tensor | None:
+    """CB-CE class weights ``(C,)`` from a fold's training labels (``cbce`` only, else None)."""
+    if loss.kind != "cbce":
+        return None
+    return torch.as_tensor(class_balanced_weights(y_train, beta=loss.cb_beta), dtype=torch.float32)
+
+
+def head_loss(
+    kind: str,
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    class_weights: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""A baseline's loss on one head: CB-CE (``cbce``) or soft cross-entropy (``soft_ce``).
+
+    ``cbce``: :math:`-\sum_c w_c\, y_c \log \mathrm{softmax}(z)_c` (class-balanced weights ``w``);
+    ``soft_ce``: :math:`-\sum_c y_c \log \mathrm{softmax}(z)_c`; both averaged over the batch.
+
+    Raises:
+        ValueError: ``cbce`` without class weights, or a kind that is not a per-head baseline.
+    """
+    if kind == "cbce":
+        if class_weights is None:
+            raise ValueError("cbce needs class weights (from the fold's training labels)")
+        return cb_ce_loss(logits, y, class_weights, sample_weight=sample_weight)
+    if kind == "soft_ce":
+        return soft_cross_entropy(logits, y, sample_weight=sample_weight)
+    raise ValueError(f"{kind!r} is not a per-head baseline objective (cbce, soft_ce)")
 
 
 def run_loss(
@@ -52,17 +82,93 @@ def run_loss(
         probs = {h: torch.softmax(v, dim=-1) for h, v in logits.items()}
         terms = amber2_loss(
             probs, y, student=student, lambda_rai=loss.lambda_rai, lambda_mai=loss.lambda_mai,
-            kappa=loss.kappa, options=amber2_options(loss), sample_weight=sample_weight,
+            kappa=loss.kappa, options=loss.options, sample_weight=sample_weight,
         )
         return terms.total
-    if loss.kind == "cbce":
-        if class_weights is None:
+    return sum(head_loss(loss.kind, v, y, class_weights=class_weights, sample_weight=sample_weight)
+               for v in logits.values())
+
+
+class StackedObjective:
+    r"""The summed objective of every run of a stacked ensemble, each shared expert counted once.
+
+    Runs are ``G`` groups x ``O`` objectives; head ``h`` of objective ``o`` reads branch
+    ``plan[h][o]`` of the stacked logits ``(G, K_h, B, C)``. AmbER² objectives that share their
+    options and lambda_RAI are computed together (lambda_MAI and kappa as per-run tensors); their
+    experts' fidelity terms are added once per distinct branch. Baselines go through
+    :func:`head_loss`, head by head.
+
+    Args:
+        objectives: The objectives (the same list in every group).
+        plan: ``{head: [branch of objective 0, 1, ...]}`` (see ``ensemble.branch_plan``).
+        student: The student head of AmbER².
+        class_weights: ``(G, C)`` CB-CE weights per group (needed when a ``cbce`` objective exists).
+    """
+
+    def __init__(
+        self,
+        objectives: Sequence[LossConfig],
+        plan: Mapping[str, Sequence[int]],
+        student: str,
+        class_weights: torch.Tensor | None = None,
+    ):
+        self.objectives = list(objectives)
+        self.heads = list(plan)
+        self.student = student
+        self.plan = {h: torch.tensor(list(v)) for h, v in plan.items()}
+        self.class_weights = None if class_weights is None else class_weights.unsqueeze(1)  # (G, 1, C)
+        if class_weights is None and any(o.kind == "cbce" for o in self.objectives):
             raise ValueError("cbce needs class weights (from the fold's training labels)")
-        return sum(cb_ce_loss(v, y, class_weights, sample_weight=sample_weight) for v in logits.values())
-    return sum(soft_cross_entropy(v, y, sample_weight=sample_weight) for v in logits.values())
+        sets: dict[tuple, list[int]] = {}
+        for o, loss in enumerate(self.objectives):
+            if loss.kind == "amber2":
+                sets.setdefault((loss.options, loss.lambda_rai), []).append(o)
+        self.amber2_sets = list(sets.values())
+        # Per set and expert: which of the set's columns hold a distinct expert branch (shared -> once).
+        self._distinct: list[dict[str, list[int]]] = []
+        for cols in self.amber2_sets:
+            keep = {}
+            for h in self.heads:
+                branches = [int(plan[h][o]) for o in cols]
+                keep[h] = [i for i, k in enumerate(branches) if k not in branches[:i]]
+            self._distinct.append(keep)
+        self.baselines = [o for o, loss in enumerate(self.objectives) if loss.kind != "amber2"]
+
+    def __call__(
+        self, logits: Mapping[str, torch.Tensor], y: torch.Tensor, sample_weight: torch.Tensor
+    ) -> torch.Tensor:
+        """The loss summed over runs: logits ``{head: (G, K_h, B, C)}``, ``y (G, B, C)``, weights ``(G, B)``."""
+        total = logits[self.heads[0]].new_zeros(())
+        y4, sw3 = y.unsqueeze(1), sample_weight.unsqueeze(1)  # (G, 1, B, C), (G, 1, B)
+        for cols, distinct in zip(self.amber2_sets, self._distinct, strict=True):
+            total = total + self._amber2_set(cols, distinct, logits, y4, sw3)
+        for o in self.baselines:
+            kind = self.objectives[o].kind
+            for h in self.heads:
+                lg = logits[h][:, self.plan[h][o]]  # (G, B, C)
+                total = total + head_loss(kind, lg, y, class_weights=self.class_weights,
+                                          sample_weight=sample_weight).sum()
+        return total
+
+    def _amber2_set(self, cols: list[int], distinct: Mapping[str, list[int]],
+                    logits: Mapping[str, torch.Tensor], y4: torch.Tensor, sw3: torch.Tensor) -> torch.Tensor:
+        first = self.objectives[cols[0]]
+        sel = torch.tensor(cols)
+        probs = {h: torch.softmax(logits[h].index_select(1, self.plan[h][sel]), dim=-1) for h in self.heads}
+        lam_mai = torch.tensor([self.objectives[o].lambda_mai for o in cols], dtype=y4.dtype)  # (S,)
+        kappa = torch.tensor([self.objectives[o].kappa for o in cols], dtype=y4.dtype)
+        terms = amber2_loss(
+            probs, y4, student=self.student, lambda_rai=first.lambda_rai, lambda_mai=lam_mai.view(1, -1, 1),
+            kappa=kappa.view(1, -1, 1), options=first.options, sample_weight=sw3,
+        )
+        total = (first.lambda_rai * terms.rai + lam_mai * terms.mai).sum()
+        if first.options.expert_fidelity:
+            for e, val in terms.expert_rai.items():
+                total = total + first.lambda_rai * val[:, distinct[e]].sum()
+        return total
 
 
-def selection_units(loss: LossConfig, heads: list[str], student: str) -> list[tuple[str, list[str]]]:
+def selection_units(loss: LossConfig, heads: Sequence[str], student: str) -> list[tuple[str, list[str]]]:
     """How a run's epochs are selected: ``[(scoring head, heads that follow it), ...]``.
 
     AmbER² is one model whose student decides the epoch for every head; a baseline reports each

@@ -9,7 +9,7 @@ import numpy as np
 
 from amber2.training.config import LossConfig
 
-__all__ = ["HeadResult", "RunResult"]
+__all__ = ["DivergenceError", "HeadResult", "RunResult"]
 
 
 @dataclass
@@ -66,3 +66,25 @@ class RunResult:
     def config(self) -> str:
         """The objective's short label."""
         return self.loss.label()
+
+
+class DivergenceError(ValueError):
+    """A run's weights stopped being finite (NaN or inf): the message says which run and why.
+
+    Attributes:
+        fold: Test fold of the run.
+        seed: Its seed.
+        objective: The objective's label (``amber2(lm=0.5,k=4)``, ``cbce`` ...).
+        head: The first head found with non-finite predictions.
+        epoch: The epoch after which it was found.
+    """
+
+    def __init__(self, *, fold: int, seed: int, objective: LossConfig, head: str, epoch: int, lr: float):
+        self.fold, self.seed, self.objective, self.head, self.epoch = fold, seed, objective.label(), head, epoch
+        where = "the final fit (all items)" if fold < 0 else f"fold {fold}"
+        super().__init__(
+            f"training diverged in {where}, seed {seed}, objective {self.objective}: head {head!r} predicts "
+            f"NaN or inf on the validation items after epoch {epoch}, so its weights are no longer finite "
+            f"(a non-finite loss or gradient; the inputs and labels were checked finite). Lower the learning "
+            f"rate (optim.lr={lr:g}) or check the scale of the embeddings (model.standardize)."
+        )

@@ -14,22 +14,28 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from amber2.losses import class_balanced_weights
 from amber2.metrics import METRICS
 from amber2.model.heads import AmbER2Model, ModelConfig, input_stats
 from amber2.training.config import LossConfig, OptimConfig
 from amber2.training.data import LabeledSet
-from amber2.training.objective import run_loss, selection_units
-from amber2.training.results import HeadResult, RunResult
+from amber2.training.objective import class_weights_for, run_loss, selection_units
+from amber2.training.results import DivergenceError, HeadResult, RunResult
+from amber2.training.selection import EpochSelector
 from amber2.training.splits import epoch_order
 
 __all__ = ["head_of_key", "predict_probs", "train_run"]
 
 
-def head_of_key(key: str) -> str:
-    """The head a state-dict key of :class:`AmbER2Model` belongs to (``fusion.*`` -> ``fusion``)."""
+def head_of_key(key: str) -> str | None:
+    """The head a state-dict key of :class:`AmbER2Model` belongs to (``fusion.*`` -> ``fusion``).
+
+    None for the input-standardisation buffers (``input_mean_<m>``, ``input_std_<m>``), which
+    belong to the model, not to a head.
+    """
     parts = key.split(".")
-    return parts[1] if parts[0] == "heads" else "fusion"
+    if parts[0] == "heads":
+        return parts[1]
+    return "fusion" if parts[0] == "fusion" else None
 
 
 def _tensors(data: LabeledSet, idx: np.ndarray) -> dict[str, torch.Tensor]:
@@ -89,22 +95,17 @@ def train_run(
     heads = list(model_config.head_names)
     student = model_config.student
     metric = METRICS[optim.selection_metric]
-    sign = 1.0 if metric.higher_is_better else -1.0
 
     X_tr = _tensors(data, train_idx)
     y_tr = torch.from_numpy(data.Y[train_idx]).float()
     X_val = _tensors(data, val_idx)
     y_val = data.Y[val_idx]
-    cw = None
-    if loss.kind == "cbce":
-        cw = torch.as_tensor(class_balanced_weights(data.Y[train_idx], beta=loss.cb_beta), dtype=torch.float32)
+    cw = class_weights_for(loss, data.Y[train_idx])
 
     units = selection_units(loss, heads, student)
-    best = {u: -np.inf for u, _ in units}
-    best_epoch = dict.fromkeys(best, 0)
+    selector = EpochSelector((len(units),), higher_is_better=metric.higher_is_better, patience=optim.patience)
     snapshots: dict[str, dict[str, torch.Tensor]] = {}
     history: dict[str, list[float]] = {h: [] for h in heads}
-    since_best = dict.fromkeys(best, 0)
     n = len(train_idx)
     epochs_trained = 0
     model.train()
@@ -120,29 +121,31 @@ def train_run(
         epochs_trained = epoch
         probs = predict_probs(model, X_val)
         for h in heads:
+            if not np.isfinite(probs[h]).all():
+                raise DivergenceError(fold=fold, seed=seed, objective=loss, head=h, epoch=epoch, lr=optim.lr)
             history[h].append(float(metric.set_fn(y_val, probs[h])))
-        for u, _ in units:
-            score = sign * history[u][-1]
-            if score > best[u]:
-                best[u], best_epoch[u], since_best[u] = score, epoch, 0
+        improved = selector.update(epoch, np.array([history[u][-1] for u, _ in units]))
+        for (u, _), better in zip(units, improved, strict=True):
+            if better:
                 snapshots[u] = copy.deepcopy(model.state_dict())
-            else:
-                since_best[u] += 1
-        if optim.patience is not None and all(v >= optim.patience for v in since_best.values()):
+        if selector.stalled().all():
             break
 
     X_te = _tensors(data, test_idx)
     results: dict[str, HeadResult] = {}
     state = None
-    for u, followers in units:
+    for j, (u, followers) in enumerate(units):
         model.load_state_dict(snapshots[u])
         pv, pt = predict_probs(model, X_val), predict_probs(model, X_te)
         for h in followers:
-            results[h] = HeadResult(h, best_epoch[u], float(metric.set_fn(y_val, pv[h])), pv[h], pt[h], history[h])
+            results[h] = HeadResult(h, int(selector.best_epoch[j]), float(metric.set_fn(y_val, pv[h])), pv[h], pt[h],
+                                    history[h])
         if keep_state:
-            # Each unit contributes the weights of the heads it selected (one unit for AmbER²).
+            # Each unit contributes the weights of the heads it selected (one unit for AmbER²), and the
+            # input statistics (the same in every snapshot) belong to every state.
             state = state or {}
-            state.update({k: v.clone() for k, v in snapshots[u].items() if head_of_key(k) in followers})
+            state.update({k: v.clone() for k, v in snapshots[u].items()
+                          if head_of_key(k) in followers or head_of_key(k) is None})
     reported = [student] if loss.kind == "amber2" else heads
     return RunResult(fold, seed, loss, results, reported, epochs_trained, np.asarray(val_idx),
                      np.asarray(test_idx), state, time.perf_counter() - t0)
