@@ -209,27 +209,44 @@ class _Inputs:
         return self.norm({m: x[idx] for m, x in self.X.items()}), self.Y[idx]
 
 
-def _epoch_batches(
-    grid: RunGrid, epoch: int, batch_size: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor, np.ndarray]]:
-    """The epoch's mini-batches of every group: ``(positions (G, B), weights (G, B), has_batch (G,))``.
+@dataclass(frozen=True)
+class _EpochBatches:
+    """One epoch's mini-batches of every group, built before the epoch's first step.
 
     Group ``g`` sees the order :func:`epoch_order` gives its run alone; a group whose epoch is over
-    (fewer training items) gets padding rows of weight 0 and does not step.
+    (fewer training items) gets padding rows of weight 0 and its branches do not step. Everything the
+    steps read is built here, so the step loop does no host-side work but indexing.
+
+    Attributes:
+        positions: ``(steps, G, B)`` item positions.
+        weights: ``(steps, G, B)`` 1 for real rows, 0 for padding.
+        activity: Per step, the branches that step (``{head: (G, K_h) bool}``).
     """
-    B = batch_size
-    orders = [sp.train[epoch_order(len(sp.train), seed=s, fold=sp.fold, epoch=epoch)] for sp, s in grid.groups]
-    max_steps = max((len(sp.train) + B - 1) // B for sp, _ in grid.groups)
-    for step in range(max_steps):
-        rows, w = [], np.zeros((grid.n_groups, B), dtype=np.float32)
-        has_batch = np.zeros(grid.n_groups, dtype=bool)
-        for g, o in enumerate(orders):
-            b = o[step * B:(step + 1) * B]
-            rows.append(b if len(b) else o[:1])
-            w[g, :len(b)] = 1.0
-            has_batch[g] = len(b) > 0
-        idx = np.stack([np.pad(r, (0, B - len(r)), mode="edge") for r in rows])
-        yield torch.from_numpy(idx), torch.from_numpy(w), has_batch
+
+    positions: torch.Tensor
+    weights: torch.Tensor
+    activity: tuple[dict[str, torch.Tensor], ...]
+
+    @classmethod
+    def of(cls, grid: RunGrid, epoch: int, batch_size: int, run_active: np.ndarray) -> _EpochBatches:
+        B, G = batch_size, grid.n_groups
+        orders = [sp.train[epoch_order(len(sp.train), seed=s, fold=sp.fold, epoch=epoch)] for sp, s in grid.groups]
+        steps = max((len(sp.train) + B - 1) // B for sp, _ in grid.groups)
+        idx = np.zeros((steps, G, B), dtype=np.int64)
+        w = np.zeros((steps, G, B), dtype=np.float32)
+        activity = []
+        for step in range(steps):
+            has_batch = np.zeros(G, dtype=bool)
+            for g, o in enumerate(orders):
+                b = o[step * B:(step + 1) * B]
+                idx[step, g] = np.pad(b if len(b) else o[:1], (0, B - max(len(b), 1)), mode="edge")
+                w[step, g, :len(b)] = 1.0
+                has_batch[g] = len(b) > 0
+            activity.append(grid.branch_activity(run_active & has_batch[:, None]))
+        return cls(torch.from_numpy(idx), torch.from_numpy(w), tuple(activity))
+
+    def __len__(self) -> int:
+        return len(self.activity)
 
 
 @dataclass(frozen=True)
@@ -364,12 +381,13 @@ def train_ensemble(
             run_active = progress.run_active
             if not run_active.any():
                 break
-            for idx, weights, has_batch in _epoch_batches(grid, epoch, optim.batch_size):
-                xs, y = inputs.batch(idx)
-                total = objective(model(xs), y, weights)
+            batches = _EpochBatches.of(grid, epoch, optim.batch_size, run_active)
+            for step in range(len(batches)):
+                xs, y = inputs.batch(batches.positions[step])
+                total = objective(model(xs), y, batches.weights[step])
                 opt.zero_grad()
                 total.backward()
-                opt.step(grid.branch_activity(run_active & has_batch[:, None]))
+                opt.step(batches.activity[step])
             progress.record(epoch, run_active, val.scores(model, inputs, grid, run_active, epoch, optim.lr), model)
             if on_epoch is not None:
                 on_epoch(epoch, optim.max_epochs)
