@@ -10,11 +10,12 @@ terms see ``softmax(logits)``, the cross-entropy baselines see the logits.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from amber2.losses import amber2_loss, cb_ce_loss, class_balanced_weights, soft_cross_entropy
+from amber2.losses import AmbER2Options, amber2_loss, cb_ce_loss, class_balanced_weights, soft_cross_entropy
 from amber2.training.config import LossConfig
 
 __all__ = ["StackedObjective", "class_weights_for", "head_loss", "run_loss", "selection_units"]
@@ -123,15 +124,8 @@ class StackedObjective:
         for o, loss in enumerate(self.objectives):
             if loss.kind == "amber2":
                 sets.setdefault((loss.options, loss.lambda_rai), []).append(o)
-        self.amber2_sets = list(sets.values())
-        # Per set and expert: which of the set's columns hold a distinct expert branch (shared -> once).
-        self._distinct: list[dict[str, list[int]]] = []
-        for cols in self.amber2_sets:
-            keep = {}
-            for h in self.heads:
-                branches = [int(plan[h][o]) for o in cols]
-                keep[h] = [i for i, k in enumerate(branches) if k not in branches[:i]]
-            self._distinct.append(keep)
+        # Everything a step reads is built here, once: the steps create no tensors from Python values.
+        self.amber2_sets = [_Amber2Set.of(cols, self.objectives, plan) for cols in sets.values()]
         self.baselines = [o for o, loss in enumerate(self.objectives) if loss.kind != "amber2"]
 
     def __call__(
@@ -140,8 +134,8 @@ class StackedObjective:
         """The loss summed over runs: logits ``{head: (G, K_h, B, C)}``, ``y (G, B, C)``, weights ``(G, B)``."""
         total = logits[self.heads[0]].new_zeros(())
         y4, sw3 = y.unsqueeze(1), sample_weight.unsqueeze(1)  # (G, 1, B, C), (G, 1, B)
-        for cols, distinct in zip(self.amber2_sets, self._distinct, strict=True):
-            total = total + self._amber2_set(cols, distinct, logits, y4, sw3)
+        for part in self.amber2_sets:
+            total = total + self._amber2_set(part, logits, y4, sw3)
         for o in self.baselines:
             kind = self.objectives[o].kind
             for h in self.heads:
@@ -150,22 +144,50 @@ class StackedObjective:
                                           sample_weight=sample_weight).sum()
         return total
 
-    def _amber2_set(self, cols: list[int], distinct: Mapping[str, list[int]],
-                    logits: Mapping[str, torch.Tensor], y4: torch.Tensor, sw3: torch.Tensor) -> torch.Tensor:
-        first = self.objectives[cols[0]]
-        sel = torch.tensor(cols)
-        probs = {h: torch.softmax(logits[h].index_select(1, self.plan[h][sel]), dim=-1) for h in self.heads}
-        lam_mai = torch.tensor([self.objectives[o].lambda_mai for o in cols], dtype=y4.dtype)  # (S,)
-        kappa = torch.tensor([self.objectives[o].kappa for o in cols], dtype=y4.dtype)
+    def _amber2_set(self, part: _Amber2Set, logits: Mapping[str, torch.Tensor], y4: torch.Tensor,
+                    sw3: torch.Tensor) -> torch.Tensor:
+        probs = {h: torch.softmax(logits[h].index_select(1, part.branches[h]), dim=-1) for h in self.heads}
         terms = amber2_loss(
-            probs, y4, student=self.student, lambda_rai=first.lambda_rai, lambda_mai=lam_mai.view(1, -1, 1),
-            kappa=kappa.view(1, -1, 1), options=first.options, sample_weight=sw3,
+            probs, y4, student=self.student, lambda_rai=part.lambda_rai, lambda_mai=part.lambda_mai.view(1, -1, 1),
+            kappa=part.kappa.view(1, -1, 1), options=part.options, sample_weight=sw3,
         )
-        total = (first.lambda_rai * terms.rai + lam_mai * terms.mai).sum()
-        if first.options.expert_fidelity:
+        total = (part.lambda_rai * terms.rai + part.lambda_mai * terms.mai).sum()
+        if part.options.expert_fidelity:
             for e, val in terms.expert_rai.items():
-                total = total + first.lambda_rai * val[:, distinct[e]].sum()
+                total = total + part.lambda_rai * val[:, part.distinct[e]].sum()
         return total
+
+
+@dataclass(frozen=True)
+class _Amber2Set:
+    """AmbER² objectives computed together: same options and lambda_RAI, per-run lambda_MAI and kappa.
+
+    Attributes:
+        branches: ``{head: (S,) branch index of each objective of the set}``.
+        distinct: ``{head: positions in the set of its distinct branches}`` (a shared expert counts once).
+    """
+
+    options: AmbER2Options
+    lambda_rai: float
+    lambda_mai: torch.Tensor
+    kappa: torch.Tensor
+    branches: dict[str, torch.Tensor]
+    distinct: dict[str, list[int]]
+
+    @classmethod
+    def of(cls, cols: Sequence[int], objectives: Sequence[LossConfig], plan: Mapping[str, Sequence[int]]) -> _Amber2Set:
+        first = objectives[cols[0]]
+        distinct = {}
+        for h, idx in plan.items():
+            branches = [int(idx[o]) for o in cols]
+            distinct[h] = [i for i, k in enumerate(branches) if k not in branches[:i]]
+        return cls(
+            first.options, first.lambda_rai,
+            torch.tensor([objectives[o].lambda_mai for o in cols], dtype=torch.float32),
+            torch.tensor([objectives[o].kappa for o in cols], dtype=torch.float32),
+            {h: torch.tensor([int(idx[o]) for o in cols]) for h, idx in plan.items()},
+            distinct,
+        )
 
 
 def selection_units(loss: LossConfig, heads: Sequence[str], student: str) -> list[tuple[str, list[str]]]:
