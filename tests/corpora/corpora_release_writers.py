@@ -1,4 +1,4 @@
-"""Writers of small corpus releases in the exact on-disk formats of datasets.md (real TAB characters).
+"""Writers of small corpus releases in the exact on-disk formats of docs/corpora.md (real TAB characters).
 
 Each writer returns the folder it wrote and documents what the test suite may expect from it.
 """
@@ -39,7 +39,7 @@ def write_pointer(path: Path) -> Path:
 # ---------------------------------------------------------------------------------------------- IEMOCAP
 IEMOCAP_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
 
-#: The three real blocks of datasets.md.
+#: Three real EmoEvaluation blocks (docs/corpora.md).
 BLOCK_F000 = (
     f"[6.2901 - 8.2357]{T}Ses01F_impro01_F000{T}neu{T}[2.5000, 2.5000, 2.5000]\n"
     f"C-E2:{T}Neutral;{T}()\n"
@@ -77,7 +77,7 @@ def _turn(start: float, end: float, uid: str, code: str, vad: str = "[2.5000, 2.
 
 
 def write_iemocap(root: Path) -> Path:
-    """A 3-session IEMOCAP_full_release/ with every line form of datasets.md.
+    """A 3-session IEMOCAP_full_release/ with every line form of docs/corpora.md.
 
     Items (14, each listed once; one repeated block is a duplicate id):
 
@@ -203,7 +203,7 @@ def write_iemocap(root: Path) -> Path:
     return base
 
 
-#: Consensus-code counts of the full release (datasets.md), for the synthetic full-size release.
+#: Consensus-code counts of the full release (docs/corpora.md), for the synthetic full-size release.
 IEMOCAP_CODE_COUNTS = {"xxx": 2507, "fru": 1849, "neu": 1708, "ang": 1103, "sad": 1084, "exc": 1041,
                        "hap": 595, "sur": 107, "fea": 40, "oth": 3, "dis": 2}
 _CODE_WORD = {"xxx": "Neutral", "fru": "Frustration", "neu": "Neutral", "ang": "Anger", "sad": "Sadness",

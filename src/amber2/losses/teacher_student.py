@@ -49,7 +49,7 @@ _JS_KINDS = ("divergence", "distance")
 
 @dataclass(frozen=True)
 class AmbER2Options:
-    r"""The four decisions the paper leaves open, each an ablation switch (defaults: method.md).
+    r"""The four decisions the paper leaves open, each an ablation switch (defaults: docs/method.md).
 
     Attributes:
         expert_fidelity: Decision 1, how experts learn. True: every expert also gets its own

@@ -35,7 +35,7 @@ class _Strict(BaseModel):
 
 
 class LossOptions(_Strict):
-    """The open decisions of method.md, each an ablation switch (defaults in brackets).
+    """The open decisions of the method (docs/method.md), each an ablation switch (defaults in brackets).
 
     Attributes:
         expert_fidelity: [True] experts also get lambda_RAI * JS(y || p_m), so they are real teachers.
