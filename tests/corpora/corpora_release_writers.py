@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-CREMA_D_DATA = Path("/work/shared/data/crema-d")
+CREMA_D_DATA = Path("/work/shared/data/crema-d")  # the rater tables (not in the repository: 4.7 MB)
+#: One real CREMA-D clip and a Git LFS pointer, kept in the repository (see its README for the licence).
+ASSETS = Path(__file__).resolve().parents[1] / "inference" / "assets"
 LFS_POINTER = (
     "version https://git-lfs.github.com/spec/v1\n"
     "oid sha256:c992e624c48a6119b5635ef7b606aea28d45d02c397b9bd85f7e5a2c2656ac65\n"
@@ -431,6 +433,6 @@ def make_crema_clone(root: Path) -> Path:
         (root / name).symlink_to(CREMA_D_DATA / name)
     audio = root / "AudioWAV"
     audio.mkdir(exist_ok=True)
-    shutil.copy(CREMA_D_DATA / "1001_DFA_ANG_XX.wav", audio / "1001_DFA_ANG_XX.wav")
-    shutil.copy(CREMA_D_DATA / "1001_DFA_DIS_XX.lfs-pointer.wav", audio / "1001_DFA_DIS_XX.wav")
+    shutil.copy(ASSETS / "1001_DFA_ANG_XX.wav", audio / "1001_DFA_ANG_XX.wav")
+    shutil.copy(ASSETS / "1001_DFA_DIS_XX.lfs-pointer.wav", audio / "1001_DFA_DIS_XX.wav")
     return root
