@@ -2,13 +2,14 @@
 
 The public API, by pipeline stage (heavy modules load on first use)::
 
-    read_corpus, prepare_corpus, CorpusTable        corpora -> one table of every rater's vote
+    read_corpus, make_folds, CorpusTable            corpora -> one table of every rater's vote
     get_policy, load_policy, LabelPolicy            votes -> target distributions
     extract, load_embeddings, build_encoders        audio/text -> embeddings (cached)
     AmbER2Model, ModelConfig                        heads + gated fusion
     LabeledSet, run_protocol, fit_model, ...        training: the paper's protocol, one model
     evaluate                                        metrics over whole sets
     load, AmbER2, save_bundle, AmbER2Estimator      using a trained model
+    prepare_corpus, train_from_config, run_demo     whole jobs (amber2.workflow, above every stage)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ _EXPORTS: dict[str, str] = {
     # corpora and labels
     "CorpusTable": "amber2.corpora.table",
     "read_corpus": "amber2.corpora.prepare",
-    "prepare_corpus": "amber2.corpora.prepare",
+    "prepare_corpus": "amber2.workflow.prepare",
     "make_folds": "amber2.corpora.folds",
     "LabelPolicy": "amber2.labels",
     "LabelSet": "amber2.labels",
@@ -42,8 +43,8 @@ _EXPORTS: dict[str, str] = {
     "run_protocol": "amber2.training.protocol",
     "paired_comparison": "amber2.training.protocol",
     "fit_model": "amber2.training.fit",
-    "train_from_config": "amber2.training.run",
-    "write_run": "amber2.training.outputs",
+    "train_from_config": "amber2.workflow.run",
+    "write_run": "amber2.workflow.run",
     "load_run": "amber2.training.outputs",
     "evaluate_model": "amber2.training.evaluate",
     "save_checkpoint": "amber2.training.checkpoint",
@@ -57,9 +58,9 @@ _EXPORTS: dict[str, str] = {
     "save_bundle": "amber2.inference",
     "AmbER2Estimator": "amber2.inference",
     "export_onnx": "amber2.inference",
-    # demo
+    # the simulated corpus; the demo end to end (workflow)
     "generate_corpus": "amber2.demo.synth",
-    "run_demo": "amber2.demo.pipeline",
+    "run_demo": "amber2.workflow.demo",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

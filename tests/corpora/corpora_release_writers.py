@@ -1,4 +1,4 @@
-"""Writers of small corpus releases in the exact on-disk formats of datasets.md (real TAB characters).
+"""Writers of small corpus releases in the exact on-disk formats of docs/corpora.md (real TAB characters).
 
 Each writer returns the folder it wrote and documents what the test suite may expect from it.
 """
@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-CREMA_D_DATA = Path("/work/shared/data/crema-d")
+CREMA_D_DATA = Path("/work/shared/data/crema-d")  # the rater tables (not in the repository: 4.7 MB)
+#: One real CREMA-D clip and a Git LFS pointer, kept in the repository (see its README for the licence).
+ASSETS = Path(__file__).resolve().parents[1] / "inference" / "assets"
 LFS_POINTER = (
     "version https://git-lfs.github.com/spec/v1\n"
     "oid sha256:c992e624c48a6119b5635ef7b606aea28d45d02c397b9bd85f7e5a2c2656ac65\n"
@@ -39,7 +41,7 @@ def write_pointer(path: Path) -> Path:
 # ---------------------------------------------------------------------------------------------- IEMOCAP
 IEMOCAP_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
 
-#: The three real blocks of datasets.md.
+#: Three real EmoEvaluation blocks (docs/corpora.md).
 BLOCK_F000 = (
     f"[6.2901 - 8.2357]{T}Ses01F_impro01_F000{T}neu{T}[2.5000, 2.5000, 2.5000]\n"
     f"C-E2:{T}Neutral;{T}()\n"
@@ -77,7 +79,7 @@ def _turn(start: float, end: float, uid: str, code: str, vad: str = "[2.5000, 2.
 
 
 def write_iemocap(root: Path) -> Path:
-    """A 3-session IEMOCAP_full_release/ with every line form of datasets.md.
+    """A 3-session IEMOCAP_full_release/ with every line form of docs/corpora.md.
 
     Items (14, each listed once; one repeated block is a duplicate id):
 
@@ -203,7 +205,7 @@ def write_iemocap(root: Path) -> Path:
     return base
 
 
-#: Consensus-code counts of the full release (datasets.md), for the synthetic full-size release.
+#: Consensus-code counts of the full release (docs/corpora.md), for the synthetic full-size release.
 IEMOCAP_CODE_COUNTS = {"xxx": 2507, "fru": 1849, "neu": 1708, "ang": 1103, "sad": 1084, "exc": 1041,
                        "hap": 595, "sur": 107, "fea": 40, "oth": 3, "dis": 2}
 _CODE_WORD = {"xxx": "Neutral", "fru": "Frustration", "neu": "Neutral", "ang": "Anger", "sad": "Sadness",
@@ -431,6 +433,6 @@ def make_crema_clone(root: Path) -> Path:
         (root / name).symlink_to(CREMA_D_DATA / name)
     audio = root / "AudioWAV"
     audio.mkdir(exist_ok=True)
-    shutil.copy(CREMA_D_DATA / "1001_DFA_ANG_XX.wav", audio / "1001_DFA_ANG_XX.wav")
-    shutil.copy(CREMA_D_DATA / "1001_DFA_DIS_XX.lfs-pointer.wav", audio / "1001_DFA_DIS_XX.wav")
+    shutil.copy(ASSETS / "1001_DFA_ANG_XX.wav", audio / "1001_DFA_ANG_XX.wav")
+    shutil.copy(ASSETS / "1001_DFA_DIS_XX.lfs-pointer.wav", audio / "1001_DFA_DIS_XX.wav")
     return root

@@ -1,4 +1,4 @@
-"""IEMOCAP reader on a release written in the exact format of datasets.md, plus the label presets."""
+"""IEMOCAP reader on a release written in the exact format of docs/corpora.md, plus the label presets."""
 
 from __future__ import annotations
 
@@ -175,7 +175,7 @@ def test_four_class_preset_on_the_fixture(table):
     codes = table.items.set_index("id")["consensus"]
     assert kept == {i for i, c in codes.items() if c in ("neu", "hap", "exc", "ang", "sad")}
     y = dict(zip(ls.ids, ls.Y, strict=True))
-    # datasets.md worked example: E1 Excited, E2/E6 Neutral (C-E only, exc -> hap) -> 2/3, 1/3
+    # docs/labels.md worked example: E1 Excited, E2/E6 Neutral (C-E only, exc -> hap) -> 2/3, 1/3
     np.testing.assert_allclose(y["Ses02F_impro01_F000"], [2 / 3, 1 / 3, 0, 0])
     np.testing.assert_allclose(y["Ses01F_impro01_F000"], [1, 0, 0, 0])
     np.testing.assert_allclose(y["Ses01M_impro07_M033"], [0, 1, 0, 0])  # excited merged, self not counted
@@ -183,7 +183,7 @@ def test_four_class_preset_on_the_fixture(table):
     with_self = dataclasses.replace(get_policy("iemocap-4class"), name="four-with-self",
                                     rater_kinds=("external", "self")).apply(table)
     ys = dict(zip(with_self.ids, with_self.Y, strict=True))
-    np.testing.assert_allclose(ys["Ses02F_impro01_F000"], [3 / 4, 1 / 4, 0, 0])  # datasets.md: 3/4, 1/4
+    np.testing.assert_allclose(ys["Ses02F_impro01_F000"], [3 / 4, 1 / 4, 0, 0])  # docs/labels.md: 3/4, 1/4
 
 
 def test_full_size_release_gives_5531_in_the_4class_setting(tmp_path):

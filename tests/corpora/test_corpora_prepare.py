@@ -9,8 +9,9 @@ import pytest
 from corpora_release_writers import write_iemocap, write_manifest, write_msp_podcast
 from typer.testing import CliRunner
 
-from amber2.corpora import CorpusTable, prepare_corpus, summarize
-from amber2.corpora.prepare import PrepareError, corpus_kind
+from amber2.corpora import CorpusTable, summarize
+from amber2.corpora.prepare import corpus_kind
+from amber2.workflow.prepare import PrepareError, prepare_corpus
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from amber2.demo.pipeline import DemoConfig, DemoError, DemoResult, run_demo
 from amber2.demo.synth import SimulationConfig
+from amber2.workflow.demo import DemoConfig, DemoError, DemoResult, run_demo
 
 SYSTEMS = ("baseline_text", "baseline_audio", "baseline_fusion", "amber2")
 METRICS = ("js", "bc", "r2", "f1", "wf1", "acc")
@@ -36,7 +36,7 @@ def _config(**changes) -> DemoConfig:
 
 
 @contextlib.contextmanager
-def _log_records(name: str = "amber2.demo.pipeline") -> Iterator[list[logging.LogRecord]]:
+def _log_records(name: str = "amber2.workflow.demo") -> Iterator[list[logging.LogRecord]]:
     """INFO records of one logger (independent of propagation, which the CLI turns off)."""
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.INFO)

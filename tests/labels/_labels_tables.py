@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from amber2.corpora.table import CorpusBuilder, CorpusTable
 
-# The three real EmoEvaluation blocks of datasets.md (TAB-separated, as released).
+# Three real EmoEvaluation blocks (TAB-separated, as released; docs/corpora.md, IEMOCAP).
 IEMOCAP_BLOCKS = (
     "[6.2901 - 8.2357]\tSes01F_impro01_F000\tneu\t[2.5000, 2.5000, 2.5000]\n"
     "C-E2:\tNeutral;\t()\n"

@@ -10,5 +10,5 @@ from amber2.corpora.table import CorpusTable
 
 @pytest.fixture
 def iemocap_blocks() -> CorpusTable:
-    """The three datasets.md blocks as a corpus table."""
+    """The three real EmoEvaluation blocks (docs/corpora.md) as a corpus table."""
     return iemocap_table(IEMOCAP_BLOCKS)

@@ -1,4 +1,4 @@
-"""IEMOCAP presets on the real EmoEvaluation blocks and the worked examples of datasets.md."""
+"""IEMOCAP presets on the real EmoEvaluation blocks and the worked examples of docs/labels.md."""
 
 from __future__ import annotations
 

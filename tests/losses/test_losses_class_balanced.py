@@ -1,4 +1,4 @@
-"""CB-CE baseline: the EMO-SUPERB fixture of metrics.md, the loss formula, soft CE, masking."""
+"""CB-CE baseline: the EMO-SUPERB fixture of docs/metrics_and_losses.md, the loss formula, soft CE, masking."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from amber2.losses import (
     soft_label_counts,
 )
 
-# EMO-SUPERB IEMOCAP fold 1 training set (metrics.md)
+# EMO-SUPERB IEMOCAP fold 1 training set (docs/metrics_and_losses.md, Baselines)
 CLASSES = ["frustrated", "angry", "sad", "disgust", "excited", "fear", "neutral", "surprise", "happy"]
 N_K = [2738, 1569, 1292, 212, 1602, 199, 2603, 418, 1425]
 W_K = [0.2513, 0.3987, 0.4732, 2.6314, 0.3916, 2.8001, 0.2615, 1.3584, 0.4338]

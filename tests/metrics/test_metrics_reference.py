@@ -1,4 +1,4 @@
-"""Reference values of metrics.md (AER-LLM conventions) and independent library references."""
+"""Reference values of docs/metrics_and_losses.md (AER-LLM conventions) and independent library references."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 import amber2.metrics as am
 
-# (truth, prediction, JS distance, BC, R² squared-Pearson) from /work/shared/docs/metrics.md
+# (truth, prediction, JS distance, BC, R² squared-Pearson) from docs/metrics_and_losses.md (Reference values)
 TABLE = [
     ([0.5, 0.5, 0, 0], [0.7, 0.1, 0.1, 0.1], 0.3879, 0.8152, 0.3333),
     ([1, 0, 0, 0], [1, 0, 0, 0], 0.0, 1.0, 1.0),

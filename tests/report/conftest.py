@@ -12,8 +12,9 @@ import pytest
 
 from amber2.training.config import load_config
 from amber2.training.data import LabeledSet
-from amber2.training.outputs import RunRecord, load_run, write_run
+from amber2.training.outputs import RunRecord, load_run
 from amber2.training.protocol import run_protocol
+from amber2.workflow.run import write_run
 
 CONFLICTS = np.array(["none", "conflict", "voice_uninformative", "text_uninformative"])
 TINY = ["model.hidden=16", "model.fusion_dim=8", "optim.batch_size=32", "optim.max_epochs=4", "optim.lr=3e-3",

@@ -108,8 +108,8 @@ def test_prepared_corpus_with_the_official_partition(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpora"))
     from corpora_release_writers import write_msp_podcast
 
-    from amber2.corpora import prepare_corpus
     from amber2.encoders.extract import extract
+    from amber2.workflow.prepare import prepare_corpus
 
     r = prepare_corpus("msp", write_msp_podcast(tmp_path / "msp", "v1.7"), tmp_path / "out", k=2, check_audio=False)
     ids = r.table.items["id"].tolist()

@@ -10,8 +10,9 @@ from amber2.model.heads import AmbER2Model, ModelConfig
 from amber2.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from amber2.training.config import load_config
 from amber2.training.data import DataError, LabeledSet, check_folds
-from amber2.training.outputs import load_run, write_run
+from amber2.training.outputs import load_run
 from amber2.training.protocol import run_protocol
+from amber2.workflow.run import write_run
 
 from .conftest import TINY
 

@@ -46,13 +46,7 @@ def _root(
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"amber2.cli.{name}")
-        except ModuleNotFoundError as exc:  # a command whose module is not written yet
-            if exc.name == f"amber2.cli.{name}":
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(f"amber2.cli.{name}").register(app)
 
 
 _register_all()

@@ -33,8 +33,8 @@ def register(app: typer.Typer) -> None:
         import dataclasses
 
         from amber2.cli._errors import user_errors
-        from amber2.demo.pipeline import DemoConfig, run_demo
         from amber2.demo.synth import SimulationConfig, SimulationError
+        from amber2.workflow.demo import DemoConfig, run_demo
 
         with user_errors(SimulationError):
             changes: dict = {"seed": seed}

@@ -48,7 +48,8 @@ def prepare(
     """Read a corpus as released and write the corpus table, a summary to check, and the folds."""
     from rich.console import Console
 
-    from amber2.corpora.prepare import PrepareError, corpus_kind, prepare_corpus
+    from amber2.corpora.prepare import corpus_kind
+    from amber2.workflow.prepare import PrepareError, prepare_corpus
 
     console = Console()
     try:

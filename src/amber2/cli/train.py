@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
 
         from amber2.cli._errors import user_errors
         from amber2.training.config import load_config
-        from amber2.training.run import train_from_config
         from amber2.utils.progress import progress_bar
+        from amber2.workflow.run import train_from_config
 
         ov = list(overrides or [])
         if config is not None and "=" in str(config) and not config.exists():

@@ -1,8 +1,10 @@
 """amber2.corpora: corpus readers, the corpus table, folds and the ``amber2 prepare`` summary.
 
-    >>> from amber2.corpora import read_corpus, prepare_corpus, make_folds
+    >>> from amber2.corpora import read_corpus, make_folds
     >>> table = read_corpus("iemocap", "/data/IEMOCAP_full_release")        # doctest: +SKIP
-    >>> result = prepare_corpus("crema-d", "CREMA-D/", "prepared/crema-d")  # doctest: +SKIP
+
+``amber2 prepare`` itself (read, apply a label policy, make folds, write) is
+:func:`amber2.workflow.prepare.prepare_corpus`, a layer above label policies.
 
 Readers: :func:`read_iemocap`, :func:`read_msp_podcast`, :func:`read_crema_d`, :func:`read_manifest`.
 See ``docs/corpora.md`` for the layouts, the manifest schema, the presets and the folds.
@@ -28,14 +30,7 @@ from amber2.corpora.folds import (
 from amber2.corpora.iemocap import IemocapLayoutError, read_iemocap
 from amber2.corpora.manifest import ManifestError, read_manifest
 from amber2.corpora.msp_podcast import MspLayoutError, read_msp_podcast
-from amber2.corpora.prepare import (
-    CORPUS_DEFAULTS,
-    CORPUS_KINDS,
-    PrepareError,
-    PrepareResult,
-    prepare_corpus,
-    read_corpus,
-)
+from amber2.corpora.prepare import CORPUS_DEFAULTS, CORPUS_KINDS, read_corpus
 from amber2.corpora.summary import CorpusSummary, summarize
 from amber2.corpora.table import CorpusBuilder, CorpusTable, CorpusTableError, ReadIssue
 
@@ -54,8 +49,6 @@ __all__ = [
     "IemocapLayoutError",
     "ManifestError",
     "MspLayoutError",
-    "PrepareError",
-    "PrepareResult",
     "ReadIssue",
     "balanced_folds",
     "crema_d_emo_superb_folds",
@@ -64,7 +57,6 @@ __all__ = [
     "leave_one_group_out",
     "make_folds",
     "official_split",
-    "prepare_corpus",
     "probe_audio",
     "probe_audio_files",
     "read_corpus",

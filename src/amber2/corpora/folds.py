@@ -36,11 +36,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from amber2.metrics import row_entropy
 from amber2.utils.logging import get_logger
 
 if TYPE_CHECKING:
     from amber2.corpora.table import CorpusTable
-    from amber2.labels import LabelSet
+    from amber2.corpora.targets import Targets
 
 __all__ = [
     "CREMA_D_EMO_SUPERB_FOLDS",
@@ -92,18 +93,11 @@ def _series(ids: Sequence[str], folds: np.ndarray, name: str) -> pd.Series:
     return pd.Series(np.asarray(folds, dtype=np.int64), index=pd.Index(list(ids), name="id"), name=name)
 
 
-def _label_arrays(labels: LabelSet | tuple[Sequence[str], np.ndarray]) -> tuple[list[str], np.ndarray]:
+def _label_arrays(labels: Targets | tuple[Sequence[str], np.ndarray]) -> tuple[list[str], np.ndarray]:
     if hasattr(labels, "ids") and hasattr(labels, "Y"):
         return list(labels.ids), np.asarray(labels.Y, dtype=np.float64)  # type: ignore[union-attr]
     ids, Y = labels  # type: ignore[misc]
     return [str(i) for i in ids], np.asarray(Y, dtype=np.float64)
-
-
-def _entropy_bits(Y: np.ndarray) -> np.ndarray:
-    Y = np.clip(Y, 0.0, None)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(Y > 0, Y * np.log2(np.where(Y > 0, Y, 1.0)), 0.0)
-    return -t.sum(axis=1)
 
 
 def entropy_bins(entropy: np.ndarray, n_bins: int) -> np.ndarray:
@@ -238,7 +232,7 @@ def speaker_folds(table: CorpusTable | pd.DataFrame, *, k: int = 5, seed: int = 
 
 def balanced_folds(
     table: CorpusTable | pd.DataFrame | None,
-    labels: LabelSet | tuple[Sequence[str], np.ndarray],
+    labels: Targets | tuple[Sequence[str], np.ndarray],
     *,
     k: int = 5,
     seed: int = 0,
@@ -276,7 +270,7 @@ def balanced_folds(
     n = len(lab_ids)
     if n < k:
         raise FoldError(f"{n} labelled item(s) cannot fill {k} folds")
-    ent = _entropy_bits(Y)
+    ent = row_entropy(Y)
     bins = entropy_bins(ent, n_bins)
     cls = np.argmax(Y, axis=1) if Y.shape[1] else np.zeros(n, dtype=np.int64)
     n_cls = max(Y.shape[1], 1)
@@ -322,7 +316,7 @@ def make_folds(
     *,
     k: int = 5,
     seed: int = 0,
-    labels: LabelSet | tuple[Sequence[str], np.ndarray] | None = None,
+    labels: Targets | tuple[Sequence[str], np.ndarray] | None = None,
     group_column: str = "group",
     speaker_column: str = "speaker",
     speakers_disjoint: bool = False,
@@ -387,7 +381,7 @@ def official_split(table: CorpusTable | pd.DataFrame, *, column: str = "split") 
 
 
 # ---------------------------------------------------------------------- report
-def fold_report(folds: pd.Series, labels: LabelSet | tuple[Sequence[str], np.ndarray] | None = None
+def fold_report(folds: pd.Series, labels: Targets | tuple[Sequence[str], np.ndarray] | None = None
                 ) -> dict[str, Any]:
     """Sizes and balance of a fold assignment.
 
@@ -409,7 +403,7 @@ def fold_report(folds: pd.Series, labels: LabelSet | tuple[Sequence[str], np.nda
         classes = list(getattr(labels, "classes", range(Y.shape[1])))
         fold_of = folds.reindex(ids).fillna(-1).astype(int).to_numpy()
         top = np.argmax(Y, axis=1)
-        ent = _entropy_bits(Y)
+        ent = row_entropy(Y)
         overall = np.bincount(top, minlength=Y.shape[1]) / max(len(top), 1)
         shares, ents = [], []
         gap = 0.0
@@ -433,7 +427,7 @@ def validation_ids(
     n_groups: int = 1,
     fraction: float = 0.1,
     column: str = "group",
-    labels: LabelSet | tuple[Sequence[str], np.ndarray] | None = None,
+    labels: Targets | tuple[Sequence[str], np.ndarray] | None = None,
     seed: int = 0,
 ) -> list[str]:
     """Pick validation items from the training part of a fold (the training protocol calls this).

@@ -116,85 +116,101 @@ def _note(text: str) -> tuple[str, str | None]:
 
 def _parse_eval_file(path: Path, session_dir: Path, builder: CorpusBuilder, root: Path,
                      items: list[dict]) -> None:
-    """Parse one EmoEvaluation file, adding its items and votes to ``builder``."""
+    """Parse one EmoEvaluation file, adding its items and votes to ``builder``.
+
+    A file is a sequence of blocks separated by blank lines: a turn line ``[start - end] id code
+    [v, a, d]`` followed by one categorical (``C-``) and one dimensional (``A-``) line per rater.
+    """
     rel = os.fspath(path.relative_to(root))
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         builder.issue("unreadable_file", None, f"{rel}: {exc}")
         return
-    current: str | None = None
-    skipping = False  # inside the block of a duplicate id (already recorded as duplicate_id)
-    raters: dict[str, _Rater] = {}
-
-    def flush() -> None:
-        nonlocal current
-        if current is not None:
-            for rid, r in raters.items():
-                builder.add_vote(current, rater=rid, kind=r.kind, labels=r.labels, note=r.note,
-                                 valence=r.valence, arousal=r.arousal, dominance=r.dominance)
-        current = None
-        raters.clear()
-
+    parser = _EvalFileParser(builder, rel, session_dir, items)
     for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+        parser.line(lineno, raw.strip())
+    parser.end_block()
+
+
+class _EvalFileParser:
+    """The state of one EmoEvaluation file: the turn being read and the votes of its raters so far."""
+
+    def __init__(self, builder: CorpusBuilder, rel: str, session_dir: Path, items: list[dict]):
+        self.builder = builder
+        self.rel = rel
+        self.session_dir = session_dir
+        self.items = items
+        self.current: str | None = None  # the id of the turn whose rater lines follow
+        self.skipping = False  # inside the block of a bad turn line or a duplicate id (already recorded)
+        self.raters: dict[str, _Rater] = {}
+
+    def line(self, lineno: int, line: str) -> None:
+        """Read one stripped line."""
         if not line:
-            flush()
-            skipping = False
-            continue
-        if line.startswith("%"):
-            continue
-        if line.startswith("["):
-            flush()
-            skipping = False
-            m = _TURN.match(line.replace("\t", " "))
-            if not m:
-                builder.issue("unparsable_line", None, f"{rel}:{lineno}: turn line not understood: {line!r}")
-                skipping = True
-                continue
-            item_id = m.group("id")
-            if item_id in builder:
-                builder.issue("duplicate_id", item_id,
-                              f"{rel}:{lineno}: the id occurs again; the first block was kept, this one skipped")
-                skipping = True
-                continue
-            vad = [v.strip() for v in m.group("vad").split(",")]
-            vals = [_float(v) for v in vad] if len(vad) == 3 else [None, None, None]
-            start, end = _float(m.group("start")), _float(m.group("end"))
-            duration = end - start if start is not None and end is not None else None
-            code = m.group("code").lower()
-            if code not in IEMOCAP_CODES:
-                builder.issue("unknown_consensus_code", item_id, f"{rel}:{lineno}: code {code!r} kept as is")
-            um = _UTT.match(item_id)
-            if um:
-                speaker = f"Ses{um.group('session')}{um.group('gender')}"
-                group = f"Ses{um.group('session')}"
-                session: int | None = int(um.group("session"))
-                gender: str | None = "Female" if um.group("gender") == "F" else "Male"
-            else:
-                builder.issue("unexpected_id", item_id, f"{rel}:{lineno}: id does not follow SesNNX_..._XNNN")
-                speaker = group = gender = None
-                session = None
-            dialog = item_id.rsplit("_", 1)[0]
-            builder.add_item(
-                item_id, speaker=speaker, group=group, duration=duration,
-                session=session, dialog=dialog, gender=gender, scripted="_script" in item_id,
-                consensus=code, valence_mean=vals[0], arousal_mean=vals[1], dominance_mean=vals[2],
-                start=start, end=end, eval_file=rel,
-            )
-            current = item_id
-            items.append({"id": item_id, "session_dir": session_dir, "dialog": dialog, "duration": duration})
-            continue
-        if skipping:
-            continue
-        where = f"{rel}:{lineno}"
+            self.end_block()
+        elif line.startswith("%"):
+            return
+        elif line.startswith("["):
+            self.end_block()
+            self.turn_line(lineno, line)
+        elif not self.skipping:
+            self.rater_line(f"{self.rel}:{lineno}", line)
+
+    def end_block(self) -> None:
+        """Add the votes of the current turn to the builder and start afresh."""
+        if self.current is not None:
+            for rid, r in self.raters.items():
+                self.builder.add_vote(self.current, rater=rid, kind=r.kind, labels=r.labels, note=r.note,
+                                      valence=r.valence, arousal=r.arousal, dominance=r.dominance)
+        self.current = None
+        self.raters.clear()
+        self.skipping = False
+
+    def turn_line(self, lineno: int, line: str) -> None:
+        """``[start - end] id code [v, a, d]``: a new item (or a skipped block, recorded as an issue)."""
+        builder, rel = self.builder, self.rel
+        m = _TURN.match(line.replace("\t", " "))
+        if not m:
+            builder.issue("unparsable_line", None, f"{rel}:{lineno}: turn line not understood: {line!r}")
+            self.skipping = True
+            return
+        item_id = m.group("id")
+        if item_id in builder:
+            builder.issue("duplicate_id", item_id,
+                          f"{rel}:{lineno}: the id occurs again; the first block was kept, this one skipped")
+            self.skipping = True
+            return
+        vad = [v.strip() for v in m.group("vad").split(",")]
+        vals = [_float(v) for v in vad] if len(vad) == 3 else [None, None, None]
+        start, end = _float(m.group("start")), _float(m.group("end"))
+        duration = end - start if start is not None and end is not None else None
+        code = m.group("code").lower()
+        if code not in IEMOCAP_CODES:
+            builder.issue("unknown_consensus_code", item_id, f"{rel}:{lineno}: code {code!r} kept as is")
+        speaker, group, session, gender = _speaker_of(item_id)
+        if session is None:
+            builder.issue("unexpected_id", item_id, f"{rel}:{lineno}: id does not follow SesNNX_..._XNNN")
+        dialog = item_id.rsplit("_", 1)[0]
+        builder.add_item(
+            item_id, speaker=speaker, group=group, duration=duration,
+            session=session, dialog=dialog, gender=gender, scripted="_script" in item_id,
+            consensus=code, valence_mean=vals[0], arousal_mean=vals[1], dominance_mean=vals[2],
+            start=start, end=end, eval_file=rel,
+        )
+        self.current = item_id
+        self.items.append({"id": item_id, "session_dir": self.session_dir, "dialog": dialog, "duration": duration})
+
+    def rater_line(self, where: str, line: str) -> None:
+        """``C-E1: Word; Word; (note)`` or ``A-E1: [val 3; act 2; dom 4;] (note)``: one rater's vote."""
+        builder, current = self.builder, self.current
         m = _RATER.match(line)
         if not m:
             builder.issue("unparsable_line", current, f"{where}: {line!r}")
-            continue
+            return
         if current is None:
             builder.issue("unparsable_line", None, f"{where}: rater line outside a turn block: {line!r}")
-            continue
+            return
         who = m.group("who").upper()
         rid = f"{who}{m.group('num')}"
         kind = _SELF.get(who) if len(who) == 1 else None
@@ -203,36 +219,51 @@ def _parse_eval_file(path: Path, session_dir: Path, builder: CorpusBuilder, root
             builder.issue("unknown_rater", current, f"{where}: rater tag {tag!r} kept as external")
             kind = "external"
         payload, note = _note(m.group("rest"))
-        r = raters.get(rid)
+        r = self.raters.get(rid)
         if r is None:
-            r = raters[rid] = _Rater(kind)
+            r = self.raters[rid] = _Rater(kind)
         if m.group("form") == "C":
-            if r.has_c:
-                builder.issue("duplicate_rater", current, f"{where}: 2nd categorical line of {rid} ignored")
-                continue
-            r.has_c = True
-            for word in payload.split(";"):
-                if not word.strip():
-                    continue
-                name, known = canonical_label(word, IEMOCAP_WORDS)
-                if not known:
-                    builder.issue("unknown_label", current, f"{where}: {word.strip()!r} kept as {name!r}")
-                r.labels.append(name)
-            r.c_note = note
+            self._categorical(r, rid, payload, note, where)
         else:
-            if r.has_a:
-                builder.issue("duplicate_rater", current, f"{where}: 2nd dimensional line of {rid} ignored")
+            self._dimensional(r, rid, payload, note, where, line)
+
+    def _categorical(self, r: _Rater, rid: str, payload: str, note: str | None, where: str) -> None:
+        if r.has_c:
+            self.builder.issue("duplicate_rater", self.current, f"{where}: 2nd categorical line of {rid} ignored")
+            return
+        r.has_c = True
+        for word in payload.split(";"):
+            if not word.strip():
                 continue
-            r.has_a = True
-            dims = {k.lower(): float(v) for k, v in _DIM.findall(payload)}
-            if not dims:
-                builder.issue("unparsable_line", current, f"{where}: no val/act/dom values in {line!r}")
-            elif len(dims) < 3:
-                missing = [k for k in ("val", "act", "dom") if k not in dims]
-                builder.issue("partial_dimensions", current, f"{where}: {missing} missing in {line!r}")
-            r.valence, r.arousal, r.dominance = dims.get("val"), dims.get("act"), dims.get("dom")
-            r.a_note = note
-    flush()
+            name, known = canonical_label(word, IEMOCAP_WORDS)
+            if not known:
+                self.builder.issue("unknown_label", self.current, f"{where}: {word.strip()!r} kept as {name!r}")
+            r.labels.append(name)
+        r.c_note = note
+
+    def _dimensional(self, r: _Rater, rid: str, payload: str, note: str | None, where: str, line: str) -> None:
+        builder, current = self.builder, self.current
+        if r.has_a:
+            builder.issue("duplicate_rater", current, f"{where}: 2nd dimensional line of {rid} ignored")
+            return
+        r.has_a = True
+        dims = {k.lower(): float(v) for k, v in _DIM.findall(payload)}
+        if not dims:
+            builder.issue("unparsable_line", current, f"{where}: no val/act/dom values in {line!r}")
+        elif len(dims) < 3:
+            missing = [k for k in ("val", "act", "dom") if k not in dims]
+            builder.issue("partial_dimensions", current, f"{where}: {missing} missing in {line!r}")
+        r.valence, r.arousal, r.dominance = dims.get("val"), dims.get("act"), dims.get("dom")
+        r.a_note = note
+
+
+def _speaker_of(item_id: str) -> tuple[str | None, str | None, int | None, str | None]:
+    """``(speaker, group, session, gender)`` of an id ``SesNNX_..._XNNN`` (all None for another form)."""
+    um = _UTT.match(item_id)
+    if not um:
+        return None, None, None, None
+    session, sex = um.group("session"), um.group("gender")
+    return f"Ses{session}{sex}", f"Ses{session}", int(session), "Female" if sex == "F" else "Male"
 
 
 def _float(text: str) -> float | None:

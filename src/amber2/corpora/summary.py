@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from amber2.metrics import row_entropy
 from amber2.utils.lfs import LFS_HINT
 
 if TYPE_CHECKING:
     from amber2.corpora.table import CorpusTable
-    from amber2.labels import LabelSet
+    from amber2.corpora.targets import PolicyTargets
 
 __all__ = ["N_ENTROPY_BINS", "CorpusSummary", "summarize"]
 
@@ -250,7 +251,7 @@ def _histogram(values: np.ndarray) -> dict[str, int]:
 
 def summarize(
     table: CorpusTable,
-    labels: LabelSet | None = None,
+    labels: PolicyTargets | None = None,
     folds: pd.Series | None = None,
     *,
     fold_error: str | None = None,
@@ -316,7 +317,7 @@ def summarize(
     return summary
 
 
-def _add_labels(summary: CorpusSummary, labels: LabelSet, ids: pd.Series) -> None:
+def _add_labels(summary: CorpusSummary, labels: PolicyTargets, ids: pd.Series) -> None:
     classes = list(labels.classes)
     Y = np.asarray(labels.Y, dtype=np.float64)
     C = len(classes)
@@ -344,9 +345,7 @@ def _add_labels(summary: CorpusSummary, labels: LabelSet, ids: pd.Series) -> Non
         for reason, lst in labels.dropped.items() if lst
     }
     if C >= 2 and len(Y):
-        Yc = np.clip(Y, 0.0, None)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            H = -np.where(Yc > 0, Yc * np.log2(np.where(Yc > 0, Yc, 1.0)), 0.0).sum(axis=1)
+        H = row_entropy(Y)
         hmax = float(np.log2(C))
         edges = np.linspace(0.0, hmax, N_ENTROPY_BINS + 1)
         cnt, _ = np.histogram(np.clip(H, 0.0, hmax), bins=edges)

@@ -22,7 +22,8 @@ __all__ = [
     "split_other",
 ]
 
-#: Canonical class names used across corpora (readers may emit others for unknown words).
+#: Canonical class names used across corpora (readers may emit others for unknown words), in the order a
+#: label policy gives inferred classes (``amber2.labels.CANONICAL_ORDER`` is this tuple).
 CANONICAL_LABELS: tuple[str, ...] = (
     "neutral", "happy", "excited", "angry", "sad", "frustrated", "surprise", "fear", "disgust",
     "contempt", "other", "amused", "depressed", "concerned", "disappointed", "confused", "annoyed",

@@ -46,11 +46,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import softmax
 
 from amber2.demo.lexicon import CLASSES
 from amber2.demo.voice import prosody_prototypes
 
 __all__ = [
+    "BIAS_SD",
+    "NOISE_RANGE",
+    "RELIANCE_BETA",
+    "TRUE_DRAWS",
     "EvidenceModel",
     "RaterPool",
     "draw_rater_pool",
@@ -58,6 +63,13 @@ __all__ = [
     "sample_votes",
     "true_distribution",
 ]
+
+#: Defaults of the rater pool (:func:`draw_rater_pool`) and of the true distributions
+#: (:func:`true_distribution`); :class:`amber2.demo.synth.SimulationConfig` takes them from here.
+RELIANCE_BETA: tuple[float, float] = (2.0, 2.0)
+NOISE_RANGE: tuple[float, float] = (0.5, 1.5)
+BIAS_SD: float = 0.3
+TRUE_DRAWS: int = 128
 
 
 @dataclass(frozen=True)
@@ -119,9 +131,9 @@ def draw_rater_pool(
     rng: np.random.Generator,
     n: int,
     *,
-    reliance_beta: tuple[float, float] = (2.0, 2.0),
-    noise_range: tuple[float, float] = (0.5, 1.5),
-    bias_sd: float = 0.3,
+    reliance_beta: tuple[float, float] = RELIANCE_BETA,
+    noise_range: tuple[float, float] = NOISE_RANGE,
+    bias_sd: float = BIAS_SD,
 ) -> RaterPool:
     r"""Draw a rater pool.
 
@@ -180,12 +192,6 @@ def rater_logits(
     return w * lv + (1.0 - w) * lt + bias
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def sample_votes(
     rng: np.random.Generator,
     model: EvidenceModel,
@@ -216,7 +222,7 @@ def sample_votes(
             model, cue[i][None, :], strength[i][None, :], pool.voice_reliance[who], pool.noise[who],
             pool.bias[who], rng.standard_normal((k, cue.shape[1])), rng.standard_normal((k, len(CLASSES))),
         )
-        p = _softmax(z)
+        p = softmax(z, axis=-1)
         u = rng.random(k)
         votes = np.minimum((np.cumsum(p, axis=1) < u[:, None]).sum(axis=1), len(CLASSES) - 1)
         out.append([(int(r), int(c)) for r, c in zip(who, votes)])
@@ -230,7 +236,7 @@ def true_distribution(
     cue: np.ndarray,
     strength: np.ndarray,
     *,
-    draws: int = 128,
+    draws: int = TRUE_DRAWS,
     chunk: int = 64,
 ) -> np.ndarray:
     """Expected vote distribution over the pool and the perceptual noise (Monte Carlo).
@@ -264,5 +270,5 @@ def true_distribution(
     out = np.empty((cue.shape[0], C))
     for a in range(0, cue.shape[0], chunk):
         b = min(a + chunk, cue.shape[0])
-        out[a:b] = _softmax(A[a:b, :, None, :] + B[None]).mean(axis=(1, 2))
+        out[a:b] = softmax(A[a:b, :, None, :] + B[None], axis=-1).mean(axis=(1, 2))
     return out

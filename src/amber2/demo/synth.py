@@ -47,8 +47,19 @@ import numpy as np
 
 from amber2._version import __version__
 from amber2.demo.lexicon import CLASSES, compose_transcript, syllabify
-from amber2.demo.raters import EvidenceModel, RaterPool, draw_rater_pool, sample_votes, true_distribution
+from amber2.demo.raters import (
+    BIAS_SD,
+    NOISE_RANGE,
+    RELIANCE_BETA,
+    TRUE_DRAWS,
+    EvidenceModel,
+    RaterPool,
+    draw_rater_pool,
+    sample_votes,
+    true_distribution,
+)
 from amber2.demo.voice import PROSODY_DIMS, Speaker, draw_speakers, prosody_prototypes, synthesize
+from amber2.metrics import row_entropy
 from amber2.utils.fingerprint import hash_json, short
 from amber2.utils.io import atomic_path, atomic_write_json, atomic_write_text, read_json
 from amber2.utils.logging import get_logger
@@ -197,16 +208,17 @@ class SimulationConfig:
     mixed_word_share: float = 0.3
     n_raters: int = 40
     raters_per_item: tuple[int, int] = (3, 7)
-    rater_reliance_beta: tuple[float, float] = (2.0, 2.0)
-    rater_noise: tuple[float, float] = (0.5, 1.5)
-    rater_bias_sd: float = 0.3
-    voice_gain: float = 0.45
-    voice_threshold: float = 0.7
-    text_gain: float = 1.8
-    text_threshold: float = 0.6
-    voice_noise: float = 0.6
-    text_noise: float = 0.5
-    true_draws: int = 128
+    # the raters' defaults are defined once, in amber2.demo.raters
+    rater_reliance_beta: tuple[float, float] = RELIANCE_BETA
+    rater_noise: tuple[float, float] = NOISE_RANGE
+    rater_bias_sd: float = BIAS_SD
+    voice_gain: float = EvidenceModel.voice_gain
+    voice_threshold: float = EvidenceModel.voice_threshold
+    text_gain: float = EvidenceModel.text_gain
+    text_threshold: float = EvidenceModel.text_threshold
+    voice_noise: float = EvidenceModel.voice_noise
+    text_noise: float = EvidenceModel.text_noise
+    true_draws: int = TRUE_DRAWS
     sample_rate: int = 16000
     seed: int = 0
 
@@ -557,11 +569,6 @@ def _f(x: float, nd: int = 6) -> str:
     return f"{x:.{nd}f}"
 
 
-def _entropy(p: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return -np.where(p > 0, p * np.log(p), 0.0).sum(axis=-1)
-
-
 def _check_folder(root: Path, cfg: SimulationConfig, fingerprint: str, overwrite: bool) -> bool:
     """Return True if ``root`` already holds this corpus (stamp matches); clear or refuse otherwise.
 
@@ -782,7 +789,7 @@ def _write_tables(root: Path, plan: CorpusPlan, durations: np.ndarray, fp: str, 
          *[f"y:{c}" for c in CLASSES], "n_votes"],
         item_rows,
     ))
-    ent = _entropy(Y)
+    ent = row_entropy(Y, base=math.e)
     majority_ok = np.array([
         Y[i].argmax() == CLASSES.index(it.voice_emotion if it.conflict != "voice_uninformative" else it.text_emotion)
         for i, it in enumerate(plan.items)
@@ -799,7 +806,7 @@ def _write_tables(root: Path, plan: CorpusPlan, durations: np.ndarray, fp: str, 
         "text_emotion": {c: sum(it.text_emotion == c for it in plan.items) for c in CLASSES},
         "majority_vote": {c: int((Y.argmax(1) == k).sum()) for k, c in enumerate(CLASSES)},
         "mean_vote_entropy_nats": round(float(ent.mean()), 4),
-        "mean_true_entropy_nats": round(float(_entropy(plan.p_true).mean()), 4),
+        "mean_true_entropy_nats": round(float(row_entropy(plan.p_true, base=math.e).mean()), 4),
         "majority_matches_intended_class": round(float(majority_ok.mean()), 4),
     }
     atomic_write_json(root / _INFO, {

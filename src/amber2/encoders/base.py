@@ -19,9 +19,9 @@ import copy
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -34,6 +34,7 @@ __all__ = [
     "Encoder",
     "EncoderError",
     "TextEncoder",
+    "encode_isolating_failures",
     "parse_layer",
     "plan_batches",
     "quiet_hf_loading",
@@ -62,10 +63,18 @@ class Encoder(ABC):
     Attributes:
         modality: ``"audio"``, ``"text"`` or a user feature name.
         kind: The encoder family (``hf-audio``, ``hf-text``, ``opensmile``, ``precomputed``).
+        device: The torch device it runs on (``"cpu"`` for encoders that do not use torch).
+        thread_safe: True when several threads may call it at once (openSMILE, which releases the
+            GIL); others (Hugging Face models, whose fast tokenizers must not be shared between
+            threads) run under a per-encoder lock when predictions are made from several threads.
+        batch_size: Most items per call during extraction.
     """
 
     modality: str = ""
     kind: str = ""
+    device: str = "cpu"
+    thread_safe: bool = False
+    batch_size: int = 32
 
     @property
     @abstractmethod
@@ -103,16 +112,32 @@ class AudioEncoder(Encoder):
         min_samples: Shortest clip (at ``sample_rate``) it can encode.
         encode_in_workers: True when the encoder is cheap to build and runs per clip on the CPU
             (openSMILE): extraction then runs it inside the data-loader worker processes.
+        batch_size: Most clips per forward pass during extraction.
+        max_batch_seconds: Padded audio per forward pass during extraction (seconds).
+        max_seconds: Longest segment the model is given (None: any length).
+        long_audio: What happens to a clip over ``max_seconds``: ``"chunk"`` (encoded in chunks) or
+            ``"truncate"`` (only its first ``max_seconds`` count; extraction then reads no more).
     """
 
     modality = "audio"
     sample_rate: int = 16000
     min_samples: int = 1
     encode_in_workers: bool = False
+    batch_size: int = 8
+    max_batch_seconds: float = 16.0
+    max_seconds: float | None = None
+    long_audio: str = "chunk"
 
     @abstractmethod
     def encode(self, waveforms: list[np.ndarray], sample_rate: int) -> np.ndarray:
         """Encode mono waveforms (any length, any rate) into a float32 array ``(n, dim)``."""
+
+    def encode_prepared(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        """Encode mono float32 waveforms already at :attr:`sample_rate` (extraction's path).
+
+        Encoders that resample inside :meth:`encode` override it to skip that step.
+        """
+        return self.encode(waveforms, self.sample_rate)
 
 
 class TextEncoder(Encoder):
@@ -130,6 +155,39 @@ class TextEncoder(Encoder):
 
 
 # ---------------------------------------------------------------------- helpers
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+
+
+def encode_isolating_failures(encode: Callable[[list[_In]], Sequence[_Out]],
+                              inputs: list[_In]) -> list[_Out | Exception]:
+    """Encode a batch in one call; if that call fails, encode each input alone.
+
+    A batch can fail because of one bad input (or run out of memory); encoding the inputs one by one
+    then isolates the culprit, so one bad clip or text fails alone and the rest of the batch is kept.
+
+    Args:
+        encode: Maps a list of inputs to one result per input (e.g. rows of an ``(n, d)`` array).
+        inputs: The batch.
+
+    Returns:
+        Per input, its result or the exception its single-input call raised.
+    """
+    try:
+        out = encode(inputs)
+        return [out[j] for j in range(len(inputs))]
+    except Exception as exc:
+        log.debug("a batch of %d inputs failed (%s: %s); encoding them one by one", len(inputs),
+                  type(exc).__name__, exc)
+    results: list[_Out | Exception] = []
+    for x in inputs:
+        try:
+            results.append(encode([x])[0])
+        except Exception as exc1:
+            results.append(exc1)
+    return results
+
+
 def parse_layer(layer: Any) -> int | str:
     """Normalise a layer choice: ``"last"``, ``"mean"`` or an integer hidden-state index.
 

@@ -32,7 +32,14 @@ from amber2.encoders.audio import (
     check_audio_file,
     load_audio,
 )
-from amber2.encoders.base import AudioEncoder, Encoder, EncoderError, TextEncoder, plan_batches
+from amber2.encoders.base import (
+    AudioEncoder,
+    Encoder,
+    EncoderError,
+    TextEncoder,
+    encode_isolating_failures,
+    plan_batches,
+)
 from amber2.encoders.cache import CACHE_VERSION, EncoderStore, new_writer_id
 from amber2.encoders.presets import build_encoder, resolve_spec
 from amber2.utils.fingerprint import hash_file, hash_strings
@@ -160,6 +167,7 @@ def read_table(table: Any) -> tuple[Any, Path | None]:
     Returns:
         ``(table, folder)`` where folder is where it was read from (None for an in-memory table).
     """
+    from amber2.corpora.manifest import read_manifest
     from amber2.corpora.table import CorpusTable, CorpusTableError
 
     if isinstance(table, CorpusTable):
@@ -173,10 +181,6 @@ def read_table(table: Any) -> tuple[Any, Path | None]:
             return CorpusTable.read(p), folder
         except CorpusTableError:
             pass  # a manifest in Parquet form
-    try:
-        from amber2.corpora.manifest import read_manifest
-    except ImportError as exc:  # pragma: no cover - the manifest reader ships with amber2
-        raise FileNotFoundError(f"no corpus table at {p} (run `amber2 prepare` first)") from exc
     try:
         return read_manifest(p), folder
     except FileNotFoundError:
@@ -326,13 +330,13 @@ def _audio_stage(enc: AudioEncoder, store: EncoderStore, rows: list[dict[str, An
         order = np.argsort(-np.asarray(lengths), kind="stable").tolist()
         batches = [order[i:i + 16] for i in range(0, len(order), 16)]
     else:
-        budget = int(getattr(enc, "max_batch_seconds", 16.0) * sr)
-        batches = plan_batches(lengths, max_batch_samples=budget, batch_size=int(getattr(enc, "batch_size", 8)))
-    on_gpu = str(getattr(enc, "device", "cpu")).startswith("cuda")
+        budget = int(enc.max_batch_seconds * sr)
+        batches = plan_batches(lengths, max_batch_samples=budget, batch_size=int(enc.batch_size))
+    on_gpu = str(enc.device).startswith("cuda")
     nw = _default_workers(per_clip, on_gpu) if num_workers is None else max(0, int(num_workers))
     cap = None
-    if getattr(enc, "long_audio", None) == "truncate" and getattr(enc, "max_seconds", None):
-        cap = float(enc.max_seconds)  # type: ignore[attr-defined]
+    if enc.long_audio == "truncate" and enc.max_seconds:
+        cap = float(enc.max_seconds)
     ds = _AudioDataset([todo[k]["id"] for k in todo_keys], [todo[k]["audio_path"] for k in todo_keys], sr,
                        enc.min_samples, silence_threshold, cap, enc.spec if per_clip else None)
     task = prog.add_task(f"{rep.modality} ({_short_name(enc)})", total=len(todo_keys))
@@ -371,30 +375,14 @@ def _audio_stage(enc: AudioEncoder, store: EncoderStore, rows: list[dict[str, An
 def _encode_audio_batch(enc: AudioEncoder, good: list[tuple[int, np.ndarray]], todo_keys: list[str],
                         todo: dict[str, dict[str, Any]], writer: Any, computed: dict[str, str | None],
                         rep: ModalityReport) -> None:
-    waves = [w for _, w in good]
-    try:
-        vecs = _encode_waves(enc, waves)
-    except Exception as exc:  # e.g. out of memory: retry one by one to isolate the culprit
-        log.debug("batch of %d clips failed (%s); retrying one by one", len(waves), exc)
-        vecs = None
-    for j, (k, w) in enumerate(good):
+    results = encode_isolating_failures(enc.encode_prepared, [w for _, w in good])
+    for (k, w), v in zip(good, results):
         key = todo_keys[k]
         item = todo[key]["id"]
-        if vecs is not None:
-            v = vecs[j]
-        else:
-            try:
-                v = _encode_waves(enc, [w])[0]
-            except Exception as exc:
-                computed[key] = f"item {item!r}: the audio encoder failed: {type(exc).__name__}: {exc}"
-                continue
-        if _store_vector(writer, computed, key, v, item):
+        if isinstance(v, Exception):
+            computed[key] = f"item {item!r}: the audio encoder failed: {type(v).__name__}: {v}"
+        elif _store_vector(writer, computed, key, v, item):
             rep.audio_seconds += w.size / enc.sample_rate
-
-
-def _encode_waves(enc: AudioEncoder, waves: list[np.ndarray]) -> np.ndarray:
-    prepared = getattr(enc, "encode_prepared", None)
-    return prepared(waves) if prepared is not None else enc.encode(waves, enc.sample_rate)
 
 
 def _store_vector(writer: Any, computed: dict[str, str | None], key: str, v: np.ndarray, item: str) -> bool:
@@ -480,31 +468,21 @@ def _text_stage(enc: TextEncoder, store: EncoderStore, rows: list[dict[str, Any]
     store.write_items(writer_id, keys, rep.failed, rep.skipped, rep.notes)
     todo_keys = sorted(todo, key=lambda k: -len(texts[k]))
     task = prog.add_task(f"{rep.modality} ({_short_name(enc)})", total=len(todo_keys))
-    step = max(1, int(getattr(enc, "batch_size", 32)) * 4)
+    step = max(1, int(enc.batch_size) * 4)
     computed: dict[str, str | None] = {}
     writer = store.writer(writer_id, shard_size=shard_size)
     n_batches = 0
     try:
         for s in range(0, len(todo_keys), step):
             chunk = todo_keys[s:s + step]
-            try:
-                vecs, notes = enc.encode_with_notes([texts[k] for k in chunk])
-                results: list[tuple[np.ndarray | None, str | None, str | None]] = [
-                    (vecs[j], notes[j], None) for j in range(len(chunk))]
-            except Exception as exc:
-                log.debug("text batch failed (%s); retrying one by one", exc)
-                results = []
-                for k in chunk:
-                    try:
-                        v1, n1 = enc.encode_with_notes([texts[k]])
-                        results.append((v1[0], n1[0], None))
-                    except Exception as exc1:
-                        results.append((None, None, f"the text encoder failed: {type(exc1).__name__}: {exc1}"))
-            for k, (v, note, err) in zip(chunk, results):
+            results = encode_isolating_failures(lambda ts: list(zip(*enc.encode_with_notes(ts))),
+                                                [texts[k] for k in chunk])
+            for k, r in zip(chunk, results):
                 item = todo[k]["id"]
-                if err is not None or v is None:
-                    computed[k] = f"item {item!r}: {err}"
+                if isinstance(r, Exception):
+                    computed[k] = f"item {item!r}: the text encoder failed: {type(r).__name__}: {r}"
                     continue
+                v, note = r
                 if _store_vector(writer, computed, k, v, item) and note:
                     for r in rows:
                         if keys.get(r["id"]) == k:

@@ -58,6 +58,7 @@ class OpenSmileEncoder(AudioEncoder):
 
     kind = "opensmile"
     encode_in_workers = True
+    thread_safe = True  # a fresh native extractor per call, and it releases the GIL
 
     def __init__(self, feature_set: str = "eGeMAPSv02", *, feature_level: str = "Functionals",
                  sample_rate: int = 16000, version: str | None = None):

@@ -96,13 +96,10 @@ def _missing(v: Any) -> bool:
         return True
     if isinstance(v, float) and math.isnan(v):
         return True
-    try:
-        import pandas as pd
+    import pandas as pd
 
-        if v is pd.NA:
-            return True
-    except ImportError:  # pragma: no cover
-        pass
+    if v is pd.NA:
+        return True
     return isinstance(v, str) and not v.strip()
 
 

@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import softmax
 
+from amber2.encoders.base import AudioEncoder, Encoder, EncoderError, TextEncoder, encode_isolating_failures
 from amber2.inference.bundle import load_bundle, save_bundle
 from amber2.inference.inputs import InputItem, attach_transcripts, collect_inputs, read_transcripts
 from amber2.inference.prediction import Prediction, modality_conflict
+from amber2.metrics import row_entropy
 from amber2.utils.logging import get_logger
 from amber2.utils.progress import progress_bar
 
@@ -33,27 +36,6 @@ __all__ = ["AmbER2", "load"]
 log = get_logger(__name__)
 
 FUSION = "fusion"
-
-#: Encoder kinds that may run in several threads at once (openSMILE: a fresh native extractor per call,
-#: and it releases the GIL). Others (Hugging Face models, whose fast tokenizers must not be shared
-#: between threads) run under a per-encoder lock. An encoder may say so itself with ``thread_safe``.
-THREAD_SAFE_KINDS = frozenset({"opensmile"})
-
-
-def _softmax64(logits: Any) -> np.ndarray:
-    """Row-wise softmax in float64 (rows sum to 1 to ~1e-15)."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _entropy_bits(p: np.ndarray) -> np.ndarray:
-    pos = p > 0
-    terms = np.zeros_like(p)
-    terms[pos] = -p[pos] * np.log2(p[pos])
-    return np.maximum(terms.sum(axis=-1), 0.0)
-
 
 class AmbER2:
     """A trained AmbER² model ready for predictions.
@@ -82,8 +64,6 @@ class AmbER2:
         encoder_options: Mapping[str, Any] | None = None,
         amber2_version: str | None = None,
     ):
-        from amber2.encoders.base import Encoder
-
         self.model = model.eval()
         self.classes = [str(c) for c in classes]
         if len(self.classes) != self.config.n_classes:
@@ -235,7 +215,7 @@ class AmbER2:
             raise ValueError(f"the {m!r} encoder ({enc.kind}) gives {enc.dim}-d vectors but the model's {m!r} head "
                              f"takes {self.config.dims[m]}-d inputs: it is not the encoder the model was trained with")
 
-    def encoder(self, modality: str) -> Any:
+    def encoder(self, modality: str) -> Encoder:
         """The encoder of ``modality``, built from the bundle's spec on first use.
 
         Raises:
@@ -258,22 +238,34 @@ class AmbER2:
                 log.debug("built the %s encoder: %r", modality, enc)
         return self._encoders[modality]
 
-    def _guard(self, modality: str, enc: Any) -> Any:
+    def _audio_encoder(self) -> AudioEncoder:
+        enc = self.encoder("audio")
+        if not isinstance(enc, AudioEncoder):
+            raise EncoderError(f"the model's audio encoder {enc!r} is not an audio encoder")
+        return enc
+
+    def _text_encoder(self) -> TextEncoder:
+        enc = self.encoder("text")
+        if not isinstance(enc, TextEncoder):
+            raise EncoderError(f"the model's text encoder {enc!r} is not a text encoder")
+        return enc
+
+    def _guard(self, modality: str, enc: Encoder) -> Any:
         """The lock to hold while ``enc`` runs (a no-op context for thread-safe encoders)."""
-        if getattr(enc, "thread_safe", getattr(enc, "kind", None) in THREAD_SAFE_KINDS):
+        if enc.thread_safe:
             return contextlib.nullcontext()
         return self._locks[modality]
 
     def warm_up(self) -> AmbER2:
         """Build the audio and text encoders now (and run each once), so the first prediction is not slow."""
         if "audio" in self._specs or "audio" in self._encoders:
-            enc = self.encoder("audio")
-            sr = int(getattr(enc, "sample_rate", 16000))
+            enc = self._audio_encoder()
+            sr = enc.sample_rate
             t = np.arange(sr // 2) / sr
             with self._guard("audio", enc):
                 enc.encode([(0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)], sr)
         if "text" in self._specs or "text" in self._encoders:
-            enc = self.encoder("text")
+            enc = self._text_encoder()
             with self._guard("text", enc):
                 enc.encode(["warm up"])
         return self
@@ -331,7 +323,7 @@ class AmbER2:
             raise ValueError("no embeddings given")
         with torch.inference_mode():
             logits = self.model(xs, heads=heads)
-        return {h: _softmax64(v.float().cpu().numpy()) for h, v in logits.items()}
+        return {h: softmax(v.float().cpu().numpy().astype(np.float64), axis=-1) for h, v in logits.items()}
 
     def predict_proba(self, X: Mapping[str, Any]) -> np.ndarray:
         """The prediction's distribution ``(n, C)`` from embeddings (the student, else the fallback)."""
@@ -354,7 +346,7 @@ class AmbER2:
         self, ids: Sequence[str], probs: Mapping[str, np.ndarray], missing: Sequence[str]
     ) -> list[Prediction]:
         head, p = self._choose(probs)
-        ent = _entropy_bits(p)
+        ent = row_entropy(p)
         top = np.argmax(p, axis=1)
         mod_heads = {h: v for h, v in probs.items() if h != FUSION}
         conflict = modality_conflict(mod_heads) if len(mod_heads) >= 2 else None
@@ -533,9 +525,8 @@ class AmbER2:
                           max_seconds: float | None) -> dict[int, np.ndarray]:
         from amber2.encoders.audio import AudioError
 
-        enc = self.encoder("audio")
-        sr = int(getattr(enc, "sample_rate", 16000))
-        min_samples = int(getattr(enc, "min_samples", 1))
+        enc = self._audio_encoder()
+        sr, min_samples = enc.sample_rate, enc.min_samples
         waves: dict[int, np.ndarray] = {}
         for i, it in enumerate(items):
             if i in errors or not it.has_audio:
@@ -555,45 +546,30 @@ class AmbER2:
         if not waves:
             return {}
         order = list(waves)
-        out: dict[int, np.ndarray] = {}
-        with self._guard("audio", enc):
-            try:
-                emb = enc.encode([waves[i] for i in order], sr)
-                out = {i: emb[k] for k, i in enumerate(order)}
-            except Exception:  # isolate the clip(s) that fail
-                for i in order:
-                    try:
-                        out[i] = enc.encode([waves[i]], sr)[0]
-                    except Exception as exc:
-                        errors[i] = (f"item {items[i].id!r}: the audio encoder failed: {type(exc).__name__}: {exc}",
-                                     "encoder_failed")
-        for i, v in list(out.items()):
-            if not np.isfinite(v).all():
-                errors[i] = (f"item {items[i].id!r}: the audio encoder returned NaN/inf", "encoder_failed")
-                del out[i]
-        return out
+        return self._embed("audio", enc, lambda ws: enc.encode(ws, sr), order, [waves[i] for i in order],
+                           items, errors)
 
     def _text_embeddings(self, items: Sequence[InputItem], errors: dict[int, tuple[str, str]]) -> dict[int, np.ndarray]:
-        enc = self.encoder("text")
+        enc = self._text_encoder()
         order = [i for i, it in enumerate(items) if i not in errors and it.transcript]
         if not order:
             return {}
+        return self._embed("text", enc, enc.encode, order, [str(items[i].transcript) for i in order], items, errors)
+
+    def _embed(self, modality: str, enc: Encoder, encode: Any, order: list[int], inputs: list[Any],
+               items: Sequence[InputItem], errors: dict[int, tuple[str, str]]) -> dict[int, np.ndarray]:
+        """Encode ``inputs`` (of items ``order``) under the encoder's lock; failures go to ``errors``."""
+        with self._guard(modality, enc):
+            results = encode_isolating_failures(encode, inputs)
         out: dict[int, np.ndarray] = {}
-        with self._guard("text", enc):
-            try:
-                emb = enc.encode([str(items[i].transcript) for i in order])
-                out = {i: emb[k] for k, i in enumerate(order)}
-            except Exception:
-                for i in order:
-                    try:
-                        out[i] = enc.encode([str(items[i].transcript)])[0]
-                    except Exception as exc:
-                        errors[i] = (f"item {items[i].id!r}: the text encoder failed: {type(exc).__name__}: {exc}",
-                                     "encoder_failed")
-        for i, v in list(out.items()):
-            if not np.isfinite(v).all():
-                errors[i] = (f"item {items[i].id!r}: the text encoder returned NaN/inf", "encoder_failed")
-                del out[i]
+        for i, r in zip(order, results):
+            if isinstance(r, Exception):
+                errors[i] = (f"item {items[i].id!r}: the {modality} encoder failed: {type(r).__name__}: {r}",
+                             "encoder_failed")
+            elif not np.isfinite(r).all():
+                errors[i] = (f"item {items[i].id!r}: the {modality} encoder returned NaN/inf", "encoder_failed")
+            else:
+                out[i] = r
         return out
 
     def predict_items(self, items: Sequence[InputItem], *, asr: Any = None,
@@ -623,7 +599,7 @@ class AmbER2:
         if asr is not None:
             need = [i for i in waves if i not in errors and not items[i].transcript]
             if need:
-                sr = int(getattr(self.encoder("audio"), "sample_rate", 16000))
+                sr = self._audio_encoder().sample_rate
                 try:
                     texts = asr.transcribe([waves[i] for i in need], sr)
                 except Exception as exc:

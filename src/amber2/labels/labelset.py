@@ -105,10 +105,9 @@ class LabelSet:
         Returns:
             float64 array (n,).
         """
-        Y = np.clip(self.Y, 0.0, None)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1.0)), 0.0)
-        return -terms.sum(axis=1) / np.log(base)
+        from amber2.metrics import row_entropy
+
+        return row_entropy(self.Y, base=base)
 
     def argmax(self) -> list[str]:
         """The top class of each utterance (the first one on ties)."""

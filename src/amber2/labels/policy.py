@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from amber2.corpora.vocab import CANONICAL_LABELS as CANONICAL_ORDER  # order of inferred classes
 from amber2.utils.fingerprint import hash_json
 from amber2.utils.io import atomic_write_text
 
@@ -69,12 +70,6 @@ __all__ = [
     "LabelPolicyError",
 ]
 
-#: Order of inferred classes (``classes=None``): the canonical corpus-table names, then any other
-#: label seen, alphabetically.
-CANONICAL_ORDER: tuple[str, ...] = (
-    "neutral", "happy", "excited", "angry", "sad", "frustrated", "surprise", "fear", "disgust",
-    "contempt", "other", "amused", "depressed", "concerned", "disappointed", "confused", "annoyed",
-)
 MULTI_LABEL_RULES: tuple[str, ...] = ("full", "split", "first")
 OUT_OF_SET_RULES: tuple[str, ...] = ("drop", "keep")
 DUPLICATE_RULES: tuple[str, ...] = ("once", "each")

@@ -1,6 +1,6 @@
 r"""The baseline losses: class-balanced cross-entropy on soft labels (CB-CE) and plain soft cross-entropy.
 
-CB-CE follows Cui et al. (CVPR 2019) in the soft-label form EMO-SUPERB uses (``metrics.md``):
+CB-CE follows Cui et al. (CVPR 2019) in the soft-label form EMO-SUPERB uses (``docs/metrics_and_losses.md``):
 
 .. math::
     n_k &= \#\{i \in \text{train} : y_{ik} > 1/K\} \quad (1 \text{ if } 0), \qquad
@@ -10,7 +10,7 @@ CB-CE follows Cui et al. (CVPR 2019) in the soft-label form EMO-SUPERB uses (``m
     \ell_i = -\omega_i \sum_k y_{ik} \log \mathrm{softmax}(z_i)_k
 
 and the batch loss is the mean of :math:`\ell_i`. The EMO-SUPERB IEMOCAP fold-1 fixture in
-``metrics.md`` (N = 5,766, nine classes) is reproduced to 4e-5 by exactly this reading
+``docs/metrics_and_losses.md`` (N = 5,766, nine classes) is reproduced to 4e-5 by exactly this reading
 (``beta = (N - 1) / N`` with ``N`` the number of training utterances); ``tests/losses`` checks it.
 
 The losses take **logits** (the heads' raw outputs) of shape ``(..., B, C)`` with any leading run dims.

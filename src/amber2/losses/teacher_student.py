@@ -48,7 +48,7 @@ _JS_KINDS = ("divergence", "distance")
 
 
 class AmbER2Options(BaseModel):
-    r"""The four decisions the paper leaves open, each an ablation switch.
+    r"""The four decisions the paper leaves open, each an ablation switch (defaults: docs/method.md).
 
     The one definition of these settings: the training configuration's ``loss.options`` section is
     this class (validated by pydantic: unknown keys and non-bool switches are refused).

@@ -36,6 +36,7 @@ from amber2.metrics.distribution import (
     r2_determination_per_item,
     r2_pearson,
     r2_pearson_per_item,
+    row_entropy,
 )
 from amber2.metrics.registry import (
     METRICS,
@@ -80,5 +81,6 @@ __all__ = [
     "r2_determination_per_item",
     "r2_pearson",
     "r2_pearson_per_item",
+    "row_entropy",
     "weighted_f1",
 ]

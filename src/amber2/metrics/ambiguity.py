@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from amber2.metrics._validation import check_pair
-from amber2.metrics.distribution import _check_base, _entropy_items
+from amber2.metrics.distribution import _check_base, row_entropy
 from amber2.metrics.registry import PAPER_METRICS, _resolve
 
 if TYPE_CHECKING:
@@ -174,9 +174,9 @@ def per_bin_metrics(
     import pandas as pd
 
     specs = _resolve(metrics)
-    log_base = _check_base(base)
+    _check_base(base)
     t, p = check_pair(truth, prediction)
-    ent = _entropy_items(t, log_base)
+    ent = row_entropy(t, base=base)
     bin_edges = equal_count_edges(ent, n_bins) if edges is None else np.asarray(edges, dtype=np.float64)
     idx = assign_bins(ent, bin_edges)
     rows = []

@@ -43,6 +43,7 @@ __all__ = [
     "r2_determination_per_item",
     "r2_pearson",
     "r2_pearson_per_item",
+    "row_entropy",
 ]
 
 #: Added to ``var(t) var(p)`` in the paper-compatible R² (AER-LLM's convention).
@@ -136,10 +137,34 @@ def _kl_items(t: np.ndarray, p: np.ndarray, eps: float = KL_EPS) -> np.ndarray:
     return np.where(((t > 0) & (q <= 0)).any(axis=-1), np.inf, kl)
 
 
-def _entropy_items(t: np.ndarray, log_base: float) -> np.ndarray:
-    pos = t > 0
-    terms = np.zeros(t.shape, dtype=np.float64)
-    terms[pos] = -t[pos] * np.log(t[pos])
+def row_entropy(distributions: Any, *, base: float = 2.0) -> np.ndarray:
+    r"""Shannon entropy of each row, :math:`H(p) = -\sum_c p_c \log_b p_c`, without input checks.
+
+    The one entropy of the package: :func:`entropy` (checked), the ambiguity bins, label sets, folds,
+    the prepare summary, predictions and the simulated corpus all call it. Entries :math:`\le 0` contribute
+    0 (:math:`0 \log 0 = 0`); the result is clipped at 0. Base 2 uses ``log2`` and base e ``log`` directly
+    (exact powers of two give exact bits); other bases divide the natural logarithm by :math:`\ln b`.
+
+    Args:
+        distributions: Array ``(..., C)`` of distributions the caller made (no validation).
+        base: Logarithm base ``b`` (default 2: bits).
+
+    Returns:
+        float64 array ``(...)``.
+
+    Raises:
+        ValueError: ``base`` is not a positive number other than 1.
+    """
+    log_base = _check_base(base)
+    p = np.asarray(distributions, dtype=np.float64)
+    pos = p > 0
+    terms = np.zeros(p.shape, dtype=np.float64)
+    if base == 2:
+        terms[pos] = -p[pos] * np.log2(p[pos])
+        return np.maximum(terms.sum(axis=-1), 0.0)
+    terms[pos] = -p[pos] * np.log(p[pos])
+    if base == math.e:
+        return np.maximum(terms.sum(axis=-1), 0.0)
     return np.maximum(terms.sum(axis=-1), 0.0) / log_base
 
 
@@ -298,9 +323,8 @@ def entropy(distributions: Any, *, base: float = 2.0) -> np.ndarray:
         >>> entropy([[0.5, 0.5, 0, 0], [0.25, 0.25, 0.25, 0.25]]).tolist()
         [1.0, 2.0]
     """
-    log_base = _check_base(base)
-    t = as_distribution_set(distributions, "distributions")
-    return _entropy_items(t, log_base)
+    _check_base(base)
+    return row_entropy(as_distribution_set(distributions, "distributions"), base=base)
 
 
 # --------------------------------------------------------------------------- public set-level functions

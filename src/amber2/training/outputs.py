@@ -11,12 +11,15 @@
       scores.csv         every run's test metrics: system, head, fold, seed, objective, epoch, metric, value
       selection.csv      the grid search on validation (fold, seed, objective, val score, chosen)
       comparison.csv     paired comparison over (fold, seed) pairs
-      tables.md          the paper's Tables 1-4 layout
+      tables.md          the paper's Tables 1-4 layout (written by amber2.workflow.run.write_run,
+                         which also writes everything else through :func:`write_run_files`)
       predictions.npz    ids, classes, truth, test fold per item, and for each system/head and seed
                          the test predictions pooled over folds (NaN rows: never tested)
       model/             the final AmbER² model (safetensors + JSON), when trained
 
-:func:`load_run` reads it back for reports and comparisons.
+:func:`load_run` reads it back for reports and comparisons. The tables need :mod:`amber2.report`, a
+layer above training, so :func:`amber2.workflow.run.write_run` writes the complete directory: this module
+writes the rest (:func:`write_run_files`) and reads it back.
 """
 
 from __future__ import annotations
@@ -35,14 +38,14 @@ from amber2.training.data import LabeledSet
 from amber2.training.protocol import ProtocolResult, paired_comparison
 from amber2.utils.io import atomic_path, atomic_write_json, atomic_write_text, read_json
 
-__all__ = ["RunRecord", "load_run", "write_run"]
+__all__ = ["RunRecord", "load_run", "write_run_files"]
 
 
 def _csv(df: pd.DataFrame, path: Path) -> None:
     atomic_write_text(path, df.to_csv(index=False))
 
 
-def write_run(
+def write_run_files(
     result: ProtocolResult,
     out: str | os.PathLike[str],
     *,
@@ -50,10 +53,13 @@ def write_run(
     data: LabeledSet,
     folds: np.ndarray,
     data_info: dict[str, Any] | None = None,
-) -> Path:
-    """Write a protocol's results into ``out`` (see the module docstring for the layout)."""
-    from amber2.report.tables import paper_tables_markdown
+) -> tuple[Path, pd.DataFrame]:
+    """Write a protocol's results into ``out``: every file of the layout but ``tables.md`` and ``model/``.
 
+    Returns:
+        ``(out, comparison)``: the folder and the paired comparison AmbER² vs the baseline fusion (empty
+        when the run lacks either), from which the caller writes ``tables.md``.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", config.to_yaml())
@@ -79,7 +85,6 @@ def write_run(
     _csv(result.scores, out / "scores.csv")
     _csv(result.selection, out / "selection.csv")
     _csv(comparison, out / "comparison.csv")
-    atomic_write_text(out / "tables.md", paper_tables_markdown(result.summary, comparison))
 
     arrays: dict[str, np.ndarray] = {
         "ids": np.asarray(result.ids), "classes": np.asarray(result.classes), "truth": data.Y,
@@ -96,7 +101,7 @@ def write_run(
         arrays[f"meta/{name}"] = np.asarray(values).astype(str)
     with atomic_path(out / "predictions.npz", suffix=".npz") as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
-    return out
+    return out, comparison
 
 
 @dataclass
@@ -132,7 +137,7 @@ class RunRecord:
 
 
 def load_run(path: str | os.PathLike[str]) -> RunRecord:
-    """Read a run directory written by :func:`write_run`.
+    """Read a run directory written by :func:`amber2.workflow.run.write_run`.
 
     Raises:
         FileNotFoundError: ``path`` is not a run directory (names the missing file).

@@ -1,4 +1,9 @@
-"""``amber2 train`` as a function: data from a config, the protocol, the run directory, the final model."""
+"""``amber2 train`` as a function: data from a config, the protocol, the run directory, the final model.
+
+The run directory's layout is described in :mod:`amber2.training.outputs`; :func:`write_run` adds the
+paper's tables (:mod:`amber2.report`) to the files that module writes, and the final model is saved as
+an inference bundle (:mod:`amber2.inference`), which is why this orchestration sits above both.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from amber2.training.config import LossConfig, TrainConfig
+from amber2.training.data import LabeledSet
 from amber2.training.fit import fit_model
 from amber2.training.loading import TrainingData, load_training_data
-from amber2.training.outputs import write_run
+from amber2.training.outputs import write_run_files
 from amber2.training.protocol import ProtocolResult, run_protocol
+from amber2.utils.io import atomic_write_text
 
-__all__ = ["TrainOutcome", "chosen_objective", "train_from_config"]
+__all__ = ["TrainOutcome", "chosen_objective", "train_from_config", "write_run"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +38,35 @@ class TrainOutcome:
     out: Path
     model_dir: Path | None
     data: TrainingData
+
+
+def write_run(
+    result: ProtocolResult,
+    out: str | os.PathLike[str],
+    *,
+    config: TrainConfig,
+    data: LabeledSet,
+    folds: np.ndarray,
+    data_info: dict[str, Any] | None = None,
+) -> Path:
+    """Write a protocol's results into ``out``: the layout of :mod:`amber2.training.outputs` + ``tables.md``.
+
+    Args:
+        result: The protocol's result.
+        out: Run directory (created).
+        config: The resolved training configuration (``config.yaml``).
+        data: The data the protocol ran on (fingerprint, truth, item metadata).
+        folds: Test fold per item.
+        data_info: More fields for ``data.json`` (label policy, corpus fingerprint, dropped items).
+
+    Returns:
+        ``out`` as a path; read it back with :func:`amber2.training.outputs.load_run`.
+    """
+    from amber2.report.tables import paper_tables_markdown
+
+    path, comparison = write_run_files(result, out, config=config, data=data, folds=folds, data_info=data_info)
+    atomic_write_text(path / "tables.md", paper_tables_markdown(result.summary, comparison))
+    return path
 
 
 def chosen_objective(result: ProtocolResult) -> LossConfig | None:
@@ -86,16 +124,9 @@ def train_from_config(
 def save_final_model(path: Path, fit: Any, td: TrainingData, config: TrainConfig, result: ProtocolResult,
                      objective: LossConfig) -> Path:
     """Save the final model as an inference bundle (safetensors + JSON)."""
-    metrics = {"protocol": result.summary.get("amber2", {}), "validation": fit.val_metrics}
-    try:
-        from amber2.inference import save_bundle
-    except ImportError:  # inference package not installed in this build
-        from amber2.training.checkpoint import save_checkpoint
+    from amber2.inference.bundle import save_bundle
 
-        return save_checkpoint(path, fit.model, classes=fit.classes, metadata={
-            "encoders": td.encoders, "label_policy": td.policy, "training_config": config.model_dump(mode="json"),
-            "metrics": metrics, "objective": objective.model_dump(mode="json"),
-        })
+    metrics = {"protocol": result.summary.get("amber2", {}), "validation": fit.val_metrics}
     return save_bundle(path, fit.model, classes=fit.classes, encoders=td.encoders, label_policy=td.policy,
                        training_config=config.model_dump(mode="json"), metrics=metrics,
                        objective=objective.model_dump(mode="json"))

@@ -35,8 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amber2.report import write_report
 from amber2.report.tables import SPREAD_TEXT
 from amber2.utils.io import atomic_write_json, read_json
+from amber2.workflow.prepare import prepare_corpus
+from amber2.workflow.run import train_from_config
 
 __all__ = ["DEMO_CLASSES", "DemoConfig", "DemoError", "DemoResult", "demo_policy", "run_demo"]
 
@@ -153,13 +156,10 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", config: DemoConfig | Non
     """
     import torch
 
-    from amber2.corpora.prepare import prepare_corpus
     from amber2.demo.synth import CorpusConflictError, SimulationConfig, generate_corpus
     from amber2.encoders import extract
-    from amber2.report import write_report
     from amber2.training.config import load_config
     from amber2.training.loading import load_training_data
-    from amber2.training.run import train_from_config
 
     config = config or DemoConfig()
     if config.threads:
@@ -292,7 +292,7 @@ def _jsonish(obj: Any) -> Any:
 
 
 def _expected_data_info(td: Any) -> dict[str, Any]:
-    """The fields of ``run/data.json`` (written by :func:`amber2.training.outputs.write_run`) that pin the data."""
+    """The fields of ``run/data.json`` (written by :func:`amber2.workflow.run.write_run`) that pin the data."""
     import numpy as np
 
     from amber2._version import __version__
