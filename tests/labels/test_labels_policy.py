@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pydantic
 import pytest
 import yaml
@@ -23,7 +24,7 @@ from amber2.labels.presets import _REGISTRY
 REQUIRED_PRESETS = {
     "eq1", "iemocap-4class", "iemocap-emo-superb", "iemocap-slt2022", "iemocap-aer-llm", "iemocap-ertk",
     "msp-podcast-8class", "msp-podcast-8class-all-inclusive", "msp-podcast-4class",
-    "crema-d-voice", "crema-d-face", "crema-d-audiovisual",
+    "crema-d-voice", "crema-d-face", "crema-d-audiovisual", "crema-d-emo-superb",
 }
 
 
@@ -75,6 +76,24 @@ def test_crema_d_presets_pick_their_rating_mode():
     assert get_policy("crema-d-voice").apply(t).counts.tolist() == [[1, 0, 0, 0, 1, 0]]
     assert get_policy("crema-d-face").apply(t).counts.tolist() == [[1, 0, 0, 0, 0, 0]]
     assert get_policy("crema-d-audiovisual").apply(t).Y.tolist() == [[0, 1, 0, 0, 0, 0]]
+
+
+def test_crema_d_emo_superb_preset_on_real_votes(tmp_path):
+    """1001_IEO_HAP_HI, voice mode (tabulatedVotes.csv): A 2, H 6, N 2 of 10 responses."""
+    import shutil
+    from pathlib import Path
+
+    from amber2.corpora.crema_d import read_crema_d
+
+    shutil.copy(Path(__file__).parent / "data" / "crema_d_tabulatedVotes_slice.csv", tmp_path / "tabulatedVotes.csv")
+    table = read_crema_d(tmp_path, check_audio=False)
+    p = get_policy("crema-d-emo-superb")
+    assert p.classes == ("angry", "sad", "disgust", "fear", "neutral", "happy") and p.rater_kinds == ("voice",)
+    ls = p.apply(table)
+    assert len(ls) == 40
+    # y = (.2, 0, 0, 0, .2, .6); smoothed with eps = 0.05 over 6 classes: 0.95 y + 0.01 (1 - y)
+    assert ls.Y[ls.ids.index("1001_IEO_HAP_HI")] == pytest.approx([0.198, 0.01, 0.01, 0.01, 0.198, 0.574])
+    assert ls.Y.sum(axis=1) == pytest.approx(np.ones(40))
 
 
 def test_msp_presets():

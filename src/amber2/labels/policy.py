@@ -57,30 +57,13 @@ import numpy as np
 
 from amber2.labels.apply import apply_policy
 from amber2.labels.labelset import META_KEY, LabelSet
-from amber2.labels.settings import (
-    DUPLICATE_RULES,
-    MULTI_LABEL_RULES,
-    OUT_OF_SET_RULES,
-    SELECTION_RULES,
-    VOTE_SOURCES,
-    LabelPolicyError,
-    PolicySettings,
-)
+from amber2.labels.settings import LabelPolicyError, PolicySettings
 from amber2.utils.io import atomic_write_text
 
 if TYPE_CHECKING:
     from amber2.corpora.table import CorpusTable
 
-__all__ = [
-    "DUPLICATE_RULES",
-    "MULTI_LABEL_RULES",
-    "OUT_OF_SET_RULES",
-    "SELECTION_RULES",
-    "VOTE_SOURCES",
-    "LabelPolicy",
-    "LabelPolicyError",
-    "read_labels",
-]
+__all__ = ["LabelPolicy", "LabelPolicyError", "read_labels"]
 
 #: Looks a preset up by name (``extends:``); :func:`amber2.labels.presets.get_policy` in practice.
 Resolver = Callable[[str], "LabelPolicy"]
