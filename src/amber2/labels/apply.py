@@ -284,8 +284,7 @@ def select_vote_rows(policy: PolicySettings, table: CorpusTable,
     """
     votes = table.votes
     n = len(votes)
-    kinds = votes["kind"].to_numpy(dtype=object) if n else np.zeros(0, object)
-    is_syn = kinds == SYNTHETIC_KIND
+    is_syn = (votes["kind"] == SYNTHETIC_KIND).to_numpy(dtype=bool) if n else np.zeros(0, dtype=bool)
     human = ~is_syn
     if policy.rater_kinds is not None and n:
         human &= votes["kind"].isin(policy.rater_kinds).to_numpy()

@@ -338,7 +338,8 @@ def analyse_proxies(
     syn_pol = human_pol.with_votes("synthetic", n=keep_n, source=src, name=policy.name)
     synthetic = syn_pol.apply(table)
     source_used = src or _only_source(table)
-    common = [i for i in human.ids if i in set(synthetic.ids)]
+    with_synthetic = set(synthetic.ids)
+    common = [i for i in human.ids if i in with_synthetic]
     notes = []
     if len(common) < len(human.ids):
         notes.append(f"{len(human.ids) - len(common)} of {len(human.ids)} utterances with human votes have no valid "
@@ -398,13 +399,15 @@ def _synthetic_pool(table: CorpusTable, policy: LabelPolicy, ids: list[str],
     votes = table.votes.iloc[np.flatnonzero(syn)]
     cidx = {c: k for k, c in enumerate(classes)}
     merge = policy.merge_map
+    raters = votes["rater"].tolist()
+    index = {r: parse_synthetic_rater(str(r)).index for r in set(raters)}  # parse each rater once
     per_item: dict[str, list[tuple[int, int]]] = {}
-    for uid, rater, labels in zip(votes["id"], votes["rater"], votes["labels"], strict=True):
+    for uid, rater, labels in zip(votes["id"].tolist(), raters, votes["labels"].tolist(), strict=True):
         if len(labels) == 0:
             continue
         k = cidx.get(merge.get(labels[0], labels[0]), -1)
         if k >= 0:
-            per_item.setdefault(str(uid), []).append((parse_synthetic_rater(str(rater)).index, k))
+            per_item.setdefault(str(uid), []).append((index[rater], k))
     return [np.array([k for _, k in sorted(per_item.get(i, []))], dtype=np.int64) for i in ids]
 
 
