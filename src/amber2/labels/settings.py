@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, field_validator, model_validator
 
 from amber2.corpora.raters import SYNTHETIC_KIND
 from amber2.utils.fingerprint import hash_json
@@ -314,13 +314,16 @@ class PolicySettings(BaseModel):
         """True when synthetic annotators' votes count (``votes`` is ``synthetic`` or ``combined``)."""
         return self.votes != "human"
 
+    @field_serializer("merge")
+    def _merge_as_mapping(self, merge: tuple[tuple[str, str], ...]) -> dict[str, str]:
+        return dict(merge)
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict; ``from_dict`` rebuilds an equal policy."""
-        d = self.model_dump()
-        for key in ("classes", "rater_kinds", "consensus_codes"):
-            d[key] = None if d[key] is None else list(d[key])
-        d["merge"] = dict(self.merge)
-        return d
+        """Plain JSON-ready dict; ``from_dict`` rebuilds an equal policy.
+
+        It is ``model_dump(mode="json")``: tuples as lists, ``merge`` as a mapping.
+        """
+        return self.model_dump(mode="json")
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """JSON text of :meth:`to_dict`."""
