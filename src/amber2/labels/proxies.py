@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from amber2.corpora.raters import parse_synthetic_rater
-from amber2.labels.apply import select_vote_rows
+from amber2.corpora.raters import SYNTHETIC_KIND, parse_synthetic_rater
+from amber2.labels.apply import select_vote_rows, synthetic_sources
 from amber2.labels.policy import LabelPolicy, LabelPolicyError
 from amber2.metrics.ambiguity import assign_bins, equal_count_edges
 from amber2.metrics.classification import accuracy, macro_f1
@@ -287,7 +287,7 @@ class ProxiesResult:
 
 def has_synthetic_votes(table: CorpusTable) -> bool:
     """True when the table holds at least one vote of kind ``synthetic``."""
-    return bool(len(table.votes)) and bool((table.votes["kind"] == "synthetic").any())
+    return bool(len(table.votes)) and bool((table.votes["kind"] == SYNTHETIC_KIND).any())
 
 
 def analyse_proxies(
@@ -387,8 +387,6 @@ def _freq(ls: LabelSet) -> np.ndarray:
 
 
 def _only_source(table: CorpusTable) -> str:
-    from amber2.labels.apply import synthetic_sources
-
     return next(iter(synthetic_sources(table)))
 
 
