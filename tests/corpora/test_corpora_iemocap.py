@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 
 import numpy as np
@@ -143,7 +142,7 @@ def test_emo_superb_preset_gives_the_public_distributions(table):
     from amber2.labels import get_policy
 
     pol = get_policy("iemocap-emo-superb")
-    raw = dataclasses.replace(pol, name="emo-superb-unsmoothed", smoothing=0.0).apply(table)
+    raw = pol.replace(name="emo-superb-unsmoothed", smoothing=0.0).apply(table)
     cls = list(raw.classes)
     assert cls == ["frustrated", "angry", "sad", "disgust", "excited", "fear", "neutral", "surprise", "happy"]
     y = {i: dict(zip(cls, row, strict=True)) for i, row in zip(raw.ids, raw.Y, strict=True)}
@@ -180,7 +179,7 @@ def test_four_class_preset_on_the_fixture(table):
     np.testing.assert_allclose(y["Ses01F_impro01_F000"], [1, 0, 0, 0])
     np.testing.assert_allclose(y["Ses01M_impro07_M033"], [0, 1, 0, 0])  # excited merged, self not counted
     np.testing.assert_allclose(y["Ses01F_impro01_F001"], [0, 0, 1, 0])  # frustration dropped, renormalised
-    with_self = dataclasses.replace(get_policy("iemocap-4class"), name="four-with-self",
+    with_self = get_policy("iemocap-4class").replace(name="four-with-self",
                                     rater_kinds=("external", "self")).apply(table)
     ys = dict(zip(with_self.ids, with_self.Y, strict=True))
     np.testing.assert_allclose(ys["Ses02F_impro01_F000"], [3 / 4, 1 / 4, 0, 0])  # docs/labels.md: 3/4, 1/4

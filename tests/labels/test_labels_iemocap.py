@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 from _labels_tables import block, iemocap_table
@@ -25,7 +23,7 @@ def test_reader_convention_of_the_fixture(iemocap_blocks):
 
 
 def test_emo_superb_unsmoothed_distributions(iemocap_blocks):
-    policy = dataclasses.replace(get_policy("iemocap-emo-superb"), smoothing=0.0)
+    policy = get_policy("iemocap-emo-superb").replace(smoothing=0.0)
     ls = policy.apply(iemocap_blocks)
     assert list(ls.classes) == EMO_SUPERB_ORDER
     assert ls.ids == ["Ses01F_impro01_F000", "Ses01M_impro07_M033", "Ses02F_impro01_F001"]
@@ -73,7 +71,7 @@ def test_4class_worked_examples():
     f000 = row(ls, "Ses02F_impro01_F000")
     assert f000["neutral"] == pytest.approx(2 / 3) and f000["happy"] == pytest.approx(1 / 3)
     np.testing.assert_array_equal(ls.n_votes, [3, 3])  # C-E only
-    with_self = dataclasses.replace(get_policy("iemocap-4class"), name="with-self",
+    with_self = get_policy("iemocap-4class").replace(name="with-self",
                                     rater_kinds=("external", "self")).apply(table)
     f000 = row(with_self, "Ses02F_impro01_F000")
     assert f000["neutral"] == pytest.approx(3 / 4) and f000["happy"] == pytest.approx(1 / 4)

@@ -11,7 +11,7 @@ from _labels_tables import table_from
 from scipy.stats import entropy as scipy_entropy
 
 from amber2.corpora.table import CorpusTable
-from amber2.labels import DROP_REASONS, LabelPolicy, LabelPolicyError, LabelSet, smooth
+from amber2.labels import DROP_REASONS, LabelPolicy, LabelPolicyError, read_labels, smooth
 
 C3 = ("neutral", "happy", "angry")
 
@@ -281,7 +281,7 @@ def test_labelset_helpers(tmp_path):
     with pytest.raises(LabelPolicyError, match=r"'c' \(dropped: no_valid_votes\).*'zz' \(unknown\)"):
         ls.select(["a", "c", "zz"])
     path = ls.write(tmp_path / "labels.parquet")
-    back = LabelSet.read(path)
+    back = read_labels(path)
     assert back.ids == ls.ids and back.classes == ls.classes and back.policy == ls.policy
     np.testing.assert_array_equal(back.Y, ls.Y)
     np.testing.assert_array_equal(back.counts, ls.counts)

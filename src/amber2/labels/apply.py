@@ -1,7 +1,9 @@
 """The vectorised engine behind :meth:`LabelPolicy.apply`: votes -> counts n_c -> y (Eq. 1).
 
 All work is done on flat numpy arrays, one entry per (rater, label) mention, never per utterance in
-Python: 200,000 utterances x 7 raters take about a second (see docs/labels.md).
+Python: 200,000 utterances x 7 raters take about a second (see docs/labels.md). The engine needs only
+a policy's settings (:mod:`amber2.labels.settings`) and builds a :class:`LabelSet`; it imports nothing
+above it.
 """
 
 from __future__ import annotations
@@ -13,22 +15,29 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from amber2.corpora.raters import SYNTHETIC_KIND, SyntheticRater, parse_synthetic_rater
+from amber2.corpora.vocab import CANONICAL_LABELS
 from amber2.labels.labelset import DROP_REASONS, LabelSet
-from amber2.labels.policy import CANONICAL_ORDER, LabelPolicy, LabelPolicyError
+from amber2.labels.settings import LabelPolicyError, PolicySettings
 from amber2.utils.logging import get_logger
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from amber2.corpora.table import CorpusTable
 
-__all__ = ["apply_policy", "order_classes", "smooth"]
+__all__ = ["apply_policy", "order_classes", "select_vote_rows", "smooth", "synthetic_sources"]
 
 log = get_logger(__name__)
 _TIE = 1e-9
 
 
 def order_classes(labels: set[str] | list[str]) -> list[str]:
-    """Order label names as inferred classes are ordered: :data:`CANONICAL_ORDER`, then alphabetical."""
-    rank = {c: i for i, c in enumerate(CANONICAL_ORDER)}
+    """Order label names as inferred classes are ordered: canonical order, then alphabetical.
+
+    The canonical order is the corpus vocabulary's :data:`amber2.corpora.vocab.CANONICAL_LABELS`.
+    """
+    rank = {c: i for i, c in enumerate(CANONICAL_LABELS)}
     return sorted(set(labels), key=lambda c: (rank.get(c, len(rank)), c))
 
 
@@ -54,7 +63,7 @@ def smooth(Y: np.ndarray, eps: float) -> np.ndarray:
     return (1.0 - eps) * Y + eps * (1.0 - Y) / (C - 1)
 
 
-def apply_policy(policy: LabelPolicy, table: CorpusTable) -> LabelSet:
+def apply_policy(policy: PolicySettings, table: CorpusTable) -> LabelSet:
     r"""Apply ``policy`` to every utterance of ``table`` (see :mod:`amber2.labels.policy` for the rule).
 
     .. math::
@@ -99,14 +108,15 @@ def apply_policy(policy: LabelPolicy, table: CorpusTable) -> LabelSet:
             ok = values.notna().to_numpy() & values.astype(str).isin(accepted).to_numpy()
             mark(~ok, "not_selected_by_consensus")
 
-    # 2. the votes that count: raters of the accepted kinds, for items still in play
+    # 2. the votes that count: human raters of the accepted kinds and/or synthetic annotators, for
+    #    items still in play
     item_of = _item_index(ids, votes["id"].to_numpy(dtype=object))
-    keep_row = item_of >= 0
-    if policy.rater_kinds is not None and len(votes):
-        keep_row &= votes["kind"].isin(policy.rater_kinds).to_numpy()
-    keep_row &= reason[np.where(item_of >= 0, item_of, 0)] < 0
+    in_play = (item_of >= 0) & (reason[np.where(item_of >= 0, item_of, 0)] < 0)
+    human, synthetic = select_vote_rows(policy, table, item_of)
+    keep_row = in_play & (human | synthetic)
     rows = np.flatnonzero(keep_row)
     row_item = item_of[rows]
+    row_synthetic = synthetic[rows]
     m = len(rows)
 
     # 3. flat (rater row, position, label) entries: primary labels, then secondary ones
@@ -156,7 +166,8 @@ def apply_policy(policy: LabelPolicy, table: CorpusTable) -> LabelSet:
         codes, r = codes[~bad], r[~bad]
 
     # 5. merge, then match to the class set (inferred when not given)
-    resolved = [policy.resolve(u) if ok else None for u, ok in zip(uniques, u_ok, strict=True)]
+    merge = policy.merge_map
+    resolved = [merge.get(u, u) if ok else None for u, ok in zip(uniques, u_ok, strict=True)]
     mentions = np.bincount(codes, minlength=len(uniques)) if len(uniques) else np.zeros(0, np.int64)
     if policy.classes is not None:
         classes = list(policy.classes)
@@ -188,6 +199,8 @@ def apply_policy(policy: LabelPolicy, table: CorpusTable) -> LabelSet:
         w = 1.0 / per_rater[r]
     else:
         w = np.ones(len(r), dtype=np.float64)
+    if policy.votes == "combined" and policy.synthetic_weight != 1.0:
+        w = np.where(row_synthetic[r], w * policy.synthetic_weight, w)
 
     # 8. counts, votes and raters per utterance; drop what cannot or should not get a target
     item_e = row_item[r]
@@ -229,6 +242,101 @@ def apply_policy(policy: LabelPolicy, table: CorpusTable) -> LabelSet:
     )
     _report(result, who, corpus, explicit=policy.classes is not None)
     return result
+
+
+def synthetic_sources(table: CorpusTable) -> dict[str, int]:
+    """The synthetic annotator sources of a table (``<backend>:<model>``) and their vote counts.
+
+    Raises:
+        LabelPolicyError: A synthetic vote's rater id does not follow ``syn:<backend>:<model>:<index>``
+            (the message names the item and the rater).
+    """
+    votes = table.votes
+    syn = votes[votes["kind"] == SYNTHETIC_KIND]
+    out: dict[str, int] = {}
+    for rater, count in syn["rater"].value_counts(sort=False).items():
+        src = _parse(str(rater), syn).source
+        out[src] = out.get(src, 0) + int(count)
+    return dict(sorted(out.items()))
+
+
+def select_vote_rows(policy: PolicySettings, table: CorpusTable,
+                     item_of: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Which vote rows count as human and which as synthetic votes under ``policy``.
+
+    Human rows: every kind except ``synthetic``, intersected with ``rater_kinds`` (None = every
+    human kind). Synthetic rows (``votes`` = ``synthetic`` or ``combined``): the votes of kind
+    ``synthetic`` from the chosen source, and per utterance only those of the ``synthetic_n``
+    annotators with the smallest indices present (a vote row whose reply was unparseable keeps its
+    place in that ranking and simply has no valid label).
+
+    Args:
+        policy: The policy settings.
+        table: The corpus table.
+        item_of: Row of each vote's item in ``table.items`` (computed when None).
+
+    Returns:
+        Two boolean arrays over ``table.votes`` rows: (human, synthetic).
+
+    Raises:
+        LabelPolicyError: Several synthetic sources and none chosen, the chosen one is absent, or a
+            synthetic rater id is malformed.
+    """
+    votes = table.votes
+    n = len(votes)
+    is_syn = (votes["kind"] == SYNTHETIC_KIND).to_numpy(dtype=bool) if n else np.zeros(0, dtype=bool)
+    human = ~is_syn
+    if policy.rater_kinds is not None and n:
+        human &= votes["kind"].isin(policy.rater_kinds).to_numpy()
+    if policy.votes == "synthetic":
+        human = np.zeros(n, dtype=bool)
+    if policy.votes == "human" or not n:
+        return human, np.zeros(n, dtype=bool)
+    who = f"label policy {policy.name!r}"
+    corpus = table.corpus or "corpus"
+    syn_rows = np.flatnonzero(is_syn)
+    raters = votes["rater"].to_numpy(dtype=object)[syn_rows]
+    uniq, inv = np.unique(raters.astype(str), return_inverse=True)
+    parsed = [_parse(str(u), votes) for u in uniq]
+    sources = sorted({p.source for p in parsed})
+    if not sources:
+        raise LabelPolicyError(f"{who} uses votes={policy.votes!r}, but the {corpus} table holds no synthetic "
+                               "votes (annotate it first: amber2 annotate)")
+    chosen = policy.synthetic_source
+    if chosen is None:
+        if len(sources) > 1:
+            raise LabelPolicyError(f"{who}: the {corpus} table holds synthetic votes of {len(sources)} sources "
+                                   f"({', '.join(sources)}); choose one with synthetic_source")
+        chosen = sources[0]
+    elif chosen not in sources:
+        raise LabelPolicyError(f"{who}: synthetic_source {chosen!r} has no votes in the {corpus} table; "
+                               f"its sources: {', '.join(sources)}")
+    u_ok = np.array([p.source == chosen for p in parsed], dtype=bool)
+    u_index = np.array([p.index for p in parsed], dtype=np.int64)
+    rows = syn_rows[u_ok[inv]]
+    index = u_index[inv][u_ok[inv]]
+    if policy.synthetic_n is not None and len(rows):
+        items = item_of if item_of is not None else _item_index(
+            table.items["id"].to_numpy(dtype=object), votes["id"].to_numpy(dtype=object))
+        it = items[rows]
+        order = np.lexsort((index, it))  # by item, then annotator index
+        it_sorted = it[order]
+        start = np.concatenate([[True], it_sorted[1:] != it_sorted[:-1]])
+        first = np.maximum.accumulate(np.where(start, np.arange(len(order)), 0))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order)) - first
+        rows = rows[rank < policy.synthetic_n]
+    synthetic = np.zeros(n, dtype=bool)
+    synthetic[rows] = True
+    return human, synthetic
+
+
+def _parse(rater: str, votes: pd.DataFrame) -> SyntheticRater:
+    try:
+        return parse_synthetic_rater(rater)
+    except ValueError as exc:
+        item = votes.loc[votes["rater"] == rater, "id"].iloc[0]
+        raise LabelPolicyError(f"item {item!r}: synthetic vote with rater {rater!r}: {exc}") from None
 
 
 def _item_index(ids: np.ndarray, vote_ids: np.ndarray) -> np.ndarray:

@@ -1,4 +1,8 @@
-"""The result of a label policy: target distributions y for the kept utterances, and what was dropped."""
+"""The result of a label policy: target distributions y for the kept utterances, and what was dropped.
+
+Imports only :mod:`amber2.labels.settings` (below it); reading a written set back, which rebuilds its
+policy, is :func:`amber2.labels.policy.read_labels`.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from amber2.labels.policy import LabelPolicy, LabelPolicyError
+from amber2.labels.settings import LabelPolicyError, PolicySettings
 from amber2.utils.fingerprint import hash_array, hash_strings
 from amber2.utils.io import atomic_path
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DROP_REASONS", "LabelSet"]
+__all__ = ["DROP_REASONS", "META_KEY", "LabelSet"]
 
 #: Why an utterance gets no target, in the order the checks run (an item is listed under the first).
 DROP_REASONS: tuple[str, ...] = (
@@ -31,7 +35,8 @@ DROP_REASONS: tuple[str, ...] = (
     "no_plurality",               # selection="plurality" and the top class is tied
     "no_majority",                # selection="majority" and the top class has <= N / 2
 )
-_META_KEY = b"amber2.labels"
+#: Parquet metadata key of a written label set (read back by :func:`amber2.labels.policy.read_labels`).
+META_KEY = b"amber2.labels"
 
 
 @dataclass
@@ -60,7 +65,7 @@ class LabelSet:
     n_votes: np.ndarray
     n_raters: np.ndarray
     dropped: dict[str, list[str]]
-    policy: LabelPolicy
+    policy: PolicySettings
     out_of_set: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -191,38 +196,13 @@ class LabelSet:
 
         table = pa.Table.from_pandas(self.to_frame(counts=True), preserve_index=False)
         meta = dict(table.schema.metadata or {})
-        meta[_META_KEY] = json.dumps({
+        meta[META_KEY] = json.dumps({
             "format_version": 1, "policy": self.policy.to_dict(), "classes": list(self.classes),
             "dropped": self.dropped, "out_of_set": self.out_of_set,
         }).encode("utf-8")
         with atomic_path(path, suffix=".parquet") as tmp:
             pq.write_table(table.replace_schema_metadata(meta), tmp)
         return Path(path)
-
-    @classmethod
-    def read(cls, path: str | os.PathLike[str]) -> LabelSet:
-        """Read a file written by :meth:`write`."""
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-        raw = (table.schema.metadata or {}).get(_META_KEY)
-        if raw is None:
-            raise LabelPolicyError(f"{path} is not an amber2 label set (no label metadata)")
-        info = json.loads(raw)
-        df = table.to_pandas()
-        classes = info["classes"]
-        empty = np.zeros((len(df), 0))
-        return cls(
-            ids=df["id"].astype(str).tolist(),
-            Y=df[classes].to_numpy(np.float64) if classes else empty,
-            classes=tuple(classes),
-            counts=df[[f"votes:{c}" for c in classes]].to_numpy(np.float64) if classes else empty,
-            n_votes=df["n_votes"].to_numpy(np.float64),
-            n_raters=df["n_raters"].to_numpy(np.int64),
-            dropped={k: list(v) for k, v in info["dropped"].items()},
-            policy=LabelPolicy.from_dict(info["policy"]),
-            out_of_set=dict(info.get("out_of_set", {})),
-        )
 
     def __repr__(self) -> str:
         return (f"LabelSet(policy={self.policy.name!r}, n={len(self)}, classes={list(self.classes)}, "

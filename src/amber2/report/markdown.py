@@ -27,6 +27,7 @@ from amber2.metrics import METRICS, PAPER_METRICS
 from amber2.report import analysis as an
 from amber2.report import interpret as it
 from amber2.report.analysis import BASELINE, STUDENT
+from amber2.report.proxies import run_proxies_section
 from amber2.report.tables import (
     CLASS_METRICS,
     DIST_METRICS,
@@ -559,6 +560,7 @@ def build_report(
     lines += _folds_section(fseed, fsum, metric, digits, sentences)
     lines += _grid_section(grid, metric, fig_links.get("grid"), sentences,
                            per_seed=info.get("grid_selection") == "fold_seed")
+    lines += run_proxies_section(record.data or {}, fig_dir, report_dir, figures=figures)  # if synthetic votes
     lines += _provenance_section(prov)
     markdown = "\n".join(lines).rstrip() + "\n"
 

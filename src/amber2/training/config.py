@@ -217,6 +217,8 @@ class DataConfig(_Strict):
         corpus: Folder written by ``amber2 prepare`` (corpus.parquet, folds.csv).
         embeddings: Embedding cache folder written by ``amber2 extract``.
         policy: Label policy name or file.
+        policy_overrides: Settings that replace the policy's own, e.g. the choice of votes
+            ``{votes: combined, synthetic_n: 10}`` (CLI: ``data.policy_overrides.votes=combined``).
         arrays: Arrays source (alternative to corpus + embeddings).
         folds: A CSV of ``id,fold`` (default: the corpus folder's folds.csv).
         modalities: Modalities to use (default: all available).
@@ -236,6 +238,7 @@ class DataConfig(_Strict):
     corpus: str | None = None
     embeddings: str | None = None
     policy: str | None = None
+    policy_overrides: dict[str, Any] = Field(default_factory=dict)
     arrays: str | None = None
     folds: str | None = None
     modalities: list[str] | None = None

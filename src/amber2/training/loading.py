@@ -184,6 +184,8 @@ def load_training_data(config: DataConfig, *, require_folds: bool = True) -> Tra
     table = CorpusTable.read(corpus_dir)
     policy_name = config.policy or _prepared_policy(corpus_dir) or "eq1"
     policy = load_policy(policy_name)
+    if config.policy_overrides:
+        policy = policy.replace(**config.policy_overrides)
     labels = policy.apply(table)
     dropped.update({r: len(v) for r, v in labels.dropped.items() if v})
     emb = load_embeddings(config.embeddings, list(labels.ids), modalities=config.modalities)
