@@ -69,6 +69,7 @@ class AnnotateReport:
     requests: int
     calls_needed: int
     dry_run: bool
+    uncached: int = 0
     stats: RunStats | None = None
     votes: int = 0
     parse: dict[str, int] = field(default_factory=dict)
@@ -215,7 +216,7 @@ def annotate_corpus(
         requests=len(requests), calls_needed=0, dry_run=dry_run, failures=failures,
     )
     try:
-        pending = len(pending_requests(requests, cache))
+        pending = report.uncached = len(pending_requests(requests, cache))
         report.calls_needed = pending if settings.max_calls is None else min(pending, settings.max_calls)
         if dry_run:
             return report

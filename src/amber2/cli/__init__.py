@@ -14,7 +14,7 @@ import typer
 from amber2._version import __version__
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "prepare", "extract", "train", "evaluate", "report", "demo", "predict", "export", "serve",
+    "prepare", "annotate", "extract", "train", "evaluate", "report", "demo", "predict", "export", "serve",
 )
 
 app = typer.Typer(
