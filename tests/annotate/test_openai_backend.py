@@ -272,3 +272,10 @@ def test_missing_audio_file_is_an_item_failure(corpus, fake_server):
     (corpus / "audio" / "u3.wav").unlink()
     rep = annotate_corpus(corpus, backend(fake_server), n=2, settings=settings())
     assert rep.failures["u3"][0]["reason"] == "missing_audio" and fake_server.count == 10
+
+
+def test_progress_logs_lines_when_not_a_terminal(corpus, fake_server, caplog):
+    caplog.set_level(logging.INFO, logger="amber2")
+    annotate_corpus(corpus, backend(fake_server), n=2, settings=settings(progress=True))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("annotate: ")]
+    assert any("12/12 requests (100 %)" in m and "ETA" in m for m in lines) and len(lines) >= 2
