@@ -57,12 +57,18 @@ def _bundle_fingerprint(predictor: Any) -> str:
     return hash_arrays(state)
 
 
+def _default_name(path: Path) -> str:
+    """The bundle folder's name, with its parent's for the ``RUN/model`` folders ``amber2 train`` writes."""
+    p = path.resolve()
+    return f"{p.parent.name}/{p.name}" if p.name == "model" and p.parent.name else p.name
+
+
 class BundleBackend(ThreadedBackend):
     """Votes sampled from a trained amber2 model's predicted distribution.
 
     Args:
         model: A loaded :class:`amber2.inference.AmbER2` or a bundle directory.
-        name: Model name in the rater ids (default: the bundle folder's name).
+        name: Model name in the rater ids (default: the bundle folder's name, ``RUN/model`` for a run's model).
         seed: Seed of the vote draws.
         batch_size: Items predicted together.
         max_audio_seconds: Longest clip predicted (None: any); longer clips fail with ``too_long``.
@@ -77,10 +83,10 @@ class BundleBackend(ThreadedBackend):
 
         if isinstance(model, (str, os.PathLike)):
             self.predictor = load(model, device=device)
-            default = Path(model).resolve().name
+            default = _default_name(Path(model))
         elif isinstance(model, AmbER2):
             self.predictor = model
-            default = Path(model.path).resolve().name if model.path is not None else "amber2-model"
+            default = _default_name(Path(model.path)) if model.path is not None else "amber2-model"
         else:
             raise TypeError(f"model must be an AmbER2 or a bundle directory, got {type(model).__name__}")
         if not 1 <= int(batch_size) <= 4096:
