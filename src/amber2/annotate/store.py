@@ -83,6 +83,7 @@ def merge_synthetic_votes(table: CorpusTable, backend: str, model: str, votes: S
         "id": v.id, "rater": synthetic_rater_id(backend, model, v.index), "kind": SYNTHETIC_KIND,
         "labels": [v.label], "secondary": [], "note": v.reply,
         "valence": np.nan, "arousal": np.nan, "dominance": np.nan,
+        "weight": 1.0,  # one vote each (used where the table's votes carry weights; dropped otherwise)
     } for v in votes]
     kept = old[~redone]
     fresh = pd.DataFrame(rows, columns=list(VOTE_COLUMNS))
