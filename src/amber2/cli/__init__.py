@@ -14,7 +14,8 @@ import typer
 from amber2._version import __version__
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "prepare", "extract", "train", "evaluate", "report", "proxies", "demo", "predict", "export", "serve",
+    "prepare", "annotate", "extract", "train", "evaluate", "report", "proxies", "demo", "predict", "export",
+    "serve",
 )
 
 app = typer.Typer(

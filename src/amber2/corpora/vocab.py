@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 #: Canonical class names used across corpora (readers may emit others for unknown words), in the order a
-#: label policy gives inferred classes (``amber2.labels.CANONICAL_ORDER`` is this tuple).
+#: label policy gives inferred classes (label policies use this tuple directly).
 CANONICAL_LABELS: tuple[str, ...] = (
     "neutral", "happy", "excited", "angry", "sad", "frustrated", "surprise", "fear", "disgust",
     "contempt", "other", "amused", "depressed", "concerned", "disappointed", "confused", "annoyed",
