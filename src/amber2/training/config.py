@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from amber2.augment.options import AugmentConfig
+
 __all__ = [
     "DataConfig",
     "LossConfig",
@@ -242,6 +244,7 @@ class TrainConfig(_Strict):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
     out: str = "runs/train"
     threads: int | None = None
 
