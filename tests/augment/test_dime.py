@@ -210,3 +210,22 @@ def test_protocol_needs_corpus_for_named_features():
                              "augment.dime.features=egemaps"])
     with pytest.raises(DataError, match="data.corpus"):
         run_protocol(data, np.arange(len(data)) % 3, cfg)
+
+
+def test_amber2_train_cli_overrides(tmp_path):
+    from typer.testing import CliRunner
+
+    from amber2.cli import app
+
+    data = skewed_set(n=90)
+    np.savez(tmp_path / "d.npz", ids=np.asarray(data.ids), y=data.Y, audio=data.X["audio"], text=data.X["text"],
+             folds=np.arange(len(data)) % 3, classes=np.asarray(data.classes))
+    runner = CliRunner()
+    args = ["train", "--arrays", str(tmp_path / "d.npz"), "--out", str(tmp_path / "run"), "--no-final-model", *TINY,
+            "protocol.seeds=[0]", "augment.dime.enabled=true"]
+    res = runner.invoke(app, [*args, "augment.dime.ratio=0.4", "augment.dime.k=2"])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())["info"]["augment"]
+    assert (saved["ratio"], saved["k"], saved["space"]) == (0.4, 2, "embedding") and saved["added"] > 0
+    res = runner.invoke(app, [*args, "augment.dime.ratio=2"])
+    assert res.exit_code != 0 and "ratio" in res.output
