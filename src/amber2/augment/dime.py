@@ -77,9 +77,9 @@ def balance_counts(counts: Sequence[int] | np.ndarray, ratio: float) -> tuple[np
 
 def standardise(F: np.ndarray) -> np.ndarray:
     """Columns scaled to mean 0 and standard deviation 1 (constant columns: centred only)."""
-    F = np.asarray(F, dtype=np.float64)
-    sd = F.std(axis=0)
-    return (F - F.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler().fit_transform(np.asarray(F, dtype=np.float64))
 
 
 def class_neighbours(F: np.ndarray, k: int) -> np.ndarray:

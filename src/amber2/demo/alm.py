@@ -45,12 +45,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import softmax
 
 from amber2.corpora.raters import SYNTHETIC_KIND, parse_synthetic_rater, synthetic_rater_id
 from amber2.corpora.table import CorpusTable
 from amber2.demo.lexicon import CLASSES
 from amber2.demo.raters import EvidenceModel
 from amber2.demo.voice import PROSODY_DIMS
+from amber2.metrics import entropy
 
 __all__ = [
     "ALM_BACKEND",
@@ -249,18 +251,6 @@ def _key(*parts: object) -> list[int]:
     return [int.from_bytes(d[k:k + 4], "little") for k in range(0, 16, 4)]
 
 
-def _normalised_entropy(p: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
-    return h / math.log(p.shape[1])
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def _draws(signals: ItemSignals, config: ALMConfig, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Perception draws per item (eps_v, eps_t), prompt noise (items, n, C), sampling uniforms (items, n)."""
     m, C, D = len(signals), len(CLASSES), signals.cue.shape[1]
@@ -296,7 +286,8 @@ def _probabilities(signals: ItemSignals, config: ALMConfig, n: int) -> tuple[np.
     n = int(n)
     ev, et, eta, u = _draws(signals, config, n)
     model = signals.evidence
-    s = 1.0 + config.ambiguity_noise * _normalised_entropy(signals.p_true)  # (items,)
+    h = entropy(signals.p_true, base=len(CLASSES))  # normalised: log base C
+    s = 1.0 + config.ambiguity_noise * h  # (items,)
     sig = (s * config.perception_noise)[:, None]
     lv = model.voice_evidence(signals.cue + sig * model.voice_noise * ev)  # (items, C)
     lt = model.text_evidence(signals.strength + sig * model.text_noise * et)
@@ -304,7 +295,7 @@ def _probabilities(signals: ItemSignals, config: ALMConfig, n: int) -> tuple[np.
     z = config.gain * (w * lv[:, None, :] + (1.0 - w) * lt[:, None, :] + np.asarray(config.class_bias))
     z = z + (s * config.prompt_noise)[:, None, None] * eta
     T = np.array([annotator_temperature(i) for i in range(n)])[None, :, None]
-    return _softmax(z / T), u
+    return softmax(z / T, axis=-1), u
 
 
 def alm_votes(signals: ItemSignals, config: ALMConfig, n: int) -> np.ndarray:
