@@ -156,9 +156,17 @@ class DimePlan:
         """New items per class."""
         return np.bincount(self.label, minlength=len(self.before))
 
-    def ids(self) -> list[str]:
-        """Ids of the new items: ``dime-s<seed>-f<fold>-<j>``."""
-        return [f"dime-s{self.seed}-f{self.fold}-{j:05d}" for j in range(len(self))]
+    def ids(self, item_ids: Sequence[str]) -> list[str]:
+        """Ids of the new items: ``dime-s<seed>-f<fold>-<j>-<h>``.
+
+        ``h`` is a short hash of both parents' ids and alpha, so a clip's file name changes with its
+        content (runs with other targets never overwrite each other's clips in a shared work folder).
+        """
+        from amber2.utils.fingerprint import hash_strings
+
+        return [f"dime-s{self.seed}-f{self.fold}-{j:05d}-"
+                f"{hash_strings([item_ids[a], item_ids[b], repr(float(al))])[:8]}"
+                for j, (a, b, al) in enumerate(zip(self.parent1, self.parent2, self.alpha))]
 
 
 def plan_fold(Y: np.ndarray, features: np.ndarray, train_idx: np.ndarray, options: DimeOptions, *,
@@ -251,7 +259,8 @@ class DimeAugmentation:
                 "before": dict(zip(classes, p.before.tolist())),
                 "target": dict(zip(classes, p.target.tolist())),
                 "added": dict(zip(classes, added.tolist())),
-                "failed": int(sum(1 for i in p.ids() if i in self.failed)),
+                "failed": int(sum(1 for i, f in zip(self.provenance["id"], self.provenance["fold"])
+                                  if f == p.fold and i in self.failed)) if len(self.provenance) else 0,
             }
         return {
             "method": "dime", "space": self.options.space, "ratio": self.options.ratio, "k": self.options.k,
@@ -295,7 +304,7 @@ def augment_folds(
     classes = list(classes) if classes else [f"class{i}" for i in range(Y.shape[1])]
     F = _features(X, ids, options, corpus)
     plans = [plan_fold(Y, F, np.asarray(tr), options, fold=int(f)) for f, tr in train_sets.items()]
-    new_ids = [i for p in plans for i in p.ids()]
+    new_ids = [i for p in plans for i in p.ids(ids)]
     clash = sorted(set(new_ids) & set(ids))
     if clash:
         raise DimeError(f"DiME-Aug ids collide with item ids {clash[:5]}; rename those items")
