@@ -208,11 +208,8 @@ def plan_fold(Y: np.ndarray, features: np.ndarray, train_idx: np.ndarray, option
         p2.append(train_idx[members[nbr[first, pick]]])
         al.append(alpha)
         lab.append(np.full(m, c, dtype=np.int64))
-    def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
-
-    return DimePlan(fold, options.seed, cat(p1, np.int64), cat(p2, np.int64), cat(al, np.float64),
-                    cat(lab, np.int64), before, target)
+    alpha = np.concatenate(al) if al else np.zeros(0)
+    return DimePlan(fold, options.seed, _cat(p1), _cat(p2), alpha, _cat(lab), before, target)
 
 
 @dataclass
