@@ -21,6 +21,8 @@ from amber2.losses import AmbER2Options
 from amber2.metrics import METRICS
 from amber2.model.heads import ModelSettings
 
+from amber2.augment.options import AugmentConfig
+
 __all__ = [
     "ConfigError",
     "DataConfig",
@@ -257,6 +259,7 @@ class TrainConfig(_Strict):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
     out: str = "runs/train"
     threads: int | None = Field(None, ge=1, le=4096)
 

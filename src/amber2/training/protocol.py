@@ -29,6 +29,7 @@ import pandas as pd
 
 from amber2.metrics import METRICS, evaluate
 from amber2.model.heads import ModelConfig
+from amber2.training.augmentation import augment_splits
 from amber2.training.config import LossConfig, TrainConfig
 from amber2.training.data import VALIDATION_ONLY, LabeledSet, check_folds, check_training_classes
 from amber2.training.ensemble import Split, first_layer_columns, train_ensemble
@@ -192,6 +193,8 @@ def run_protocol(
     data = data.select_modalities(modalities)
     model_config = model_config_for(data, config.model)
     splits = make_splits(data, np.asarray(folds), config)
+    # DiME-Aug: new items join their fold's training part only; evaluation below uses `data`
+    train_data, splits, augment_info = augment_splits(data, splits, config)
     objectives = grid_objectives(config)
     if config.protocol.baseline != "none":
         objectives.append(config.loss.model_copy(update={"kind": config.protocol.baseline}))
@@ -215,7 +218,7 @@ def run_protocol(
             def tick(epoch: int, max_epochs: int, _base: int = done) -> None:
                 if on_progress:
                     on_progress(_base + epoch, total)
-            runs += train_ensemble(data, groups[start:start + chunk], objectives, model_config=model_config,
+            runs += train_ensemble(train_data, groups[start:start + chunk], objectives, model_config=model_config,
                                    optim=config.optim, on_epoch=tick)
             done += config.optim.max_epochs
             if on_progress:
@@ -224,12 +227,15 @@ def run_protocol(
         total = len(groups) * len(objectives)
         for sp, seed in groups:
             for loss in objectives:
-                runs.append(train_run(data, sp.train, sp.val, sp.test, model_config=model_config,
+                runs.append(train_run(train_data, sp.train, sp.val, sp.test, model_config=model_config,
                                       optim=config.optim, loss=loss, seed=seed, fold=sp.fold))
                 if on_progress:
                     on_progress(len(runs), total)
     seconds = time.perf_counter() - t0
-    return summarise(data, runs, config, model_config, seconds=seconds, engine=engine)
+    result = summarise(data, runs, config, model_config, seconds=seconds, engine=engine)
+    if augment_info:
+        result.info["augment"] = augment_info
+    return result
 
 
 def summarise(
