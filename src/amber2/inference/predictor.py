@@ -525,7 +525,14 @@ class AmbER2:
     # ------------------------------------------------------------------ the batch engine
     def _load(self, item: InputItem, sr: int, max_seconds: float | None) -> tuple[np.ndarray, float]:
         """Decode / validate / resample one item's audio to ``sr``; raises AudioError."""
-        from amber2.encoders.audio import AudioError, audio_duration, load_audio, resample, validate_waveform
+        from amber2.encoders.audio import (
+            AudioError,
+            audio_duration,
+            check_sample_rate,
+            load_audio,
+            resample,
+            validate_waveform,
+        )
 
         if item.path is not None:
             if max_seconds is not None:
@@ -540,6 +547,7 @@ class AmbER2:
             if w.ndim != 1:
                 raise AudioError(f"item {item.id!r}: expected mono samples, got shape {w.shape}", "unreadable")
             x = validate_waveform(w, item_id=item.id, silence_threshold=0.0)
+            check_sample_rate(int(item.sample_rate), item_id=item.id)
             x = validate_waveform(resample(x, int(item.sample_rate), sr), item_id=item.id)
         dur = x.size / sr
         if max_seconds is not None and dur > max_seconds + 1e-9:
