@@ -283,5 +283,7 @@ def _policy(spec: Any) -> LabelPolicy | None:
 
 
 def _csv(series: pd.Series, column: str) -> str:
+    from amber2.utils.csvsafe import escape_frame
+
     frame = pd.DataFrame({"id": series.index.astype(str), column: series.to_numpy()})
-    return frame.to_csv(index=False, lineterminator="\n")
+    return escape_frame(frame).to_csv(index=False, lineterminator="\n")

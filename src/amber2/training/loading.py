@@ -25,6 +25,7 @@ import pandas as pd
 
 from amber2.training.config import DataConfig
 from amber2.training.data import DataError, LabeledSet
+from amber2.utils.csvsafe import unescape_frame
 
 if TYPE_CHECKING:
     from amber2.labels import LabelPolicy
@@ -60,7 +61,7 @@ def read_folds(path: str | os.PathLike[str], ids: list[str]) -> tuple[np.ndarray
     Returns:
         ``(folds, missing)``: the fold of each id (-1 for ids the file does not list) and those ids.
     """
-    df = pd.read_csv(path, dtype={"id": str})
+    df = unescape_frame(pd.read_csv(path, dtype={"id": str}))
     if not {"id", "fold"} <= set(df.columns):
         raise DataError(f"{path}: a fold file needs columns id,fold (has {list(df.columns)})")
     dup = df["id"][df["id"].duplicated()].tolist()
@@ -86,7 +87,7 @@ def read_official_split(path: str | os.PathLike[str], ids: list[str], test: str 
     if not p.exists():
         raise DataError(f"no official partition file {p} (amber2 prepare writes split.csv for corpora that have "
                         "one, e.g. MSP-Podcast)")
-    df = pd.read_csv(p, dtype={"id": str, "split": str}, keep_default_na=False)
+    df = unescape_frame(pd.read_csv(p, dtype={"id": str, "split": str}, keep_default_na=False))
     if not {"id", "split"} <= set(df.columns):
         raise DataError(f"{p}: needs columns id,split (has {list(df.columns)})")
     part = dict(zip(df["id"], df["split"]))
