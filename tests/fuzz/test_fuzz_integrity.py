@@ -213,6 +213,8 @@ def test_a_prepared_corpus_is_one_unit_and_carries_its_policy(tmp_path):
     folds, missing = read_folds(out / "folds.csv", res.labels.ids)
     assert not missing and (folds >= 0).all()  # ...and read back as the real id '=u0'
     assert "=u0" in res.labels.ids
+    table = CorpusTable.read(out)
+    table.write(out / "corpus.parquet")  # amber2 rewriting its own table keeps the folder sealed
     CorpusTable.read(out)
     (out / "folds.csv").write_text(folds_text.replace(",0\n", ",1\n", 1))
     with pytest.raises(CorpusTableError, match=r"folds\.csv is corrupt"):

@@ -250,6 +250,10 @@ class CorpusTable:
         with atomic_path(path, suffix=".parquet") as tmp:
             pq.write_table(table, tmp)
         del pa
+        from amber2.utils.integrity import update_checksum
+
+        # a table rewritten inside a prepared folder (e.g. synthetic votes added) keeps the folder verifiable
+        update_checksum(Path(path).parent, PREPARED, Path(path).name)
         return Path(path)
 
     @classmethod

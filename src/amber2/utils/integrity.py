@@ -25,8 +25,8 @@ from typing import Any
 from amber2.utils.fingerprint import hash_file
 from amber2.utils.io import atomic_write_json, read_json
 
-__all__ = ["CHECKSUMS_FORMAT", "IncompleteError", "file_checksums", "mark_incomplete", "verify_checksums",
-           "write_checksums"]
+__all__ = ["CHECKSUMS_FORMAT", "IncompleteError", "file_checksums", "mark_incomplete", "update_checksum",
+           "verify_checksums", "write_checksums"]
 
 CHECKSUMS_FORMAT = "amber2.checksums"
 
@@ -62,6 +62,28 @@ def write_checksums(folder: str | os.PathLike[str], names: Iterable[str], listin
     """
     return atomic_write_json(Path(folder) / listing, {"format": CHECKSUMS_FORMAT, "complete": True, **extra,
                                                       "files": file_checksums(folder, names)})
+
+
+def update_checksum(folder: str | os.PathLike[str], listing: str, name: str) -> bool:
+    """Record the new SHA-256 of ``name`` after amber2 rewrote it in a sealed folder.
+
+    Returns:
+        True when the folder has a complete listing naming ``name`` (now updated); False otherwise
+        (nothing to update: no listing, an incomplete one, or a file it does not list).
+    """
+    path = Path(folder) / listing
+    if not path.is_file():
+        return False
+    try:
+        data = read_json(path)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict) or data.get("complete") is not True or name not in files:
+        return False
+    files[name] = hash_file(Path(folder) / name)
+    atomic_write_json(path, data)
+    return True
 
 
 def verify_checksums(folder: str | os.PathLike[str], listing: str, *,
