@@ -2,6 +2,7 @@
 
     python benchmarks/serve.py --out serve.json              # 200 requests, concurrency 8, 3-s clips, 3 runs
     python benchmarks/serve.py --quick --out serve.json      # 40 requests, concurrency 4, 1 run (CI)
+    python benchmarks/serve.py --quick --concurrency 64 --out serve64.json   # overload vs concurrency 8
 
 What it does:
 
@@ -13,10 +14,17 @@ What it does:
    ``--single`` each); their ratio is the HTTP overhead. Equal work is checked: the HTTP distribution
    must equal the Python API's within 1e-6.
 4. Load: ``--requests`` POST /predict (WAV + transcript) from ``--concurrency`` client threads; p50/p95
-   latency, requests per second and errors per run; the medians over ``--repeats`` runs are reported.
+   latency, requests per second, successful (200) requests per second, and the count of 4xx, 5xx and
+   failed connections per run; the medians over ``--repeats`` runs are reported. The server runs with
+   the service's default admission (``--max-queue 32``), so more clients than ``workers + max_queue``
+   exercise the wait at the door.
+5. Overload: when ``--concurrency`` differs from ``--baseline-concurrency`` (8), the same load runs at
+   the baseline too, and ``throughput_ratio`` = successful req/s at ``--concurrency`` / at the baseline
+   (target: >= 0.9, with 0 5xx at the higher concurrency).
 
-Writes ``--out`` JSON with ``p50_ms``, ``p95_ms``, ``requests_per_second``, ``errors`` (medians over runs;
-errors summed), the per-run figures, the single-request figures and the machine.
+Writes ``--out`` JSON with ``p50_ms``, ``p95_ms``, ``requests_per_second``, ``ok_per_second``, ``errors``,
+``status_5xx`` (medians over runs; counts summed), per-concurrency figures, ``throughput_ratio``, the
+per-run figures, the single-request figures and the machine.
 """
 
 from __future__ import annotations
@@ -85,10 +93,10 @@ def _make_bundle(folder: Path) -> Path:
                        objective="random-init (benchmark)")
 
 
-def _start_server(bundle: Path, port: int, workers: int | None) -> subprocess.Popen[bytes]:
+def _start_server(bundle: Path, port: int, workers: int | None, max_queue: int) -> subprocess.Popen[bytes]:
     code = ("import sys; from amber2.serve import serve; "
             f"serve({str(bundle)!r}, host='127.0.0.1', port={port}, log_level='warning', "
-            f"workers={workers!r}, max_queue=1024)")
+            f"workers={workers!r}, max_queue={max_queue})")
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", code], env=env)
 
@@ -124,12 +132,11 @@ def _load_run(base: str, payloads: list[tuple[bytes, str]], n: int, concurrency:
     import httpx
 
     latencies: list[float] = []
-    errors = 0
+    statuses: list[int] = []
     lock = threading.Lock()
     counter = iter(range(n))
 
     def worker() -> None:
-        nonlocal errors
         with httpx.Client(base_url=base, timeout=120) as c:
             while True:
                 with lock:
@@ -140,7 +147,7 @@ def _load_run(base: str, payloads: list[tuple[bytes, str]], n: int, concurrency:
                 ms, status, _ = _post(c, data, text)
                 with lock:
                     latencies.append(ms)
-                    errors += status != 200
+                    statuses.append(status)
 
     t0 = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
@@ -150,17 +157,25 @@ def _load_run(base: str, payloads: list[tuple[bytes, str]], n: int, concurrency:
         t.join()
     wall = time.perf_counter() - t0
     lat = np.asarray(latencies)
+    st = np.asarray(statuses)
+    ok = int((st == 200).sum())
     return {"requests": n, "concurrency": concurrency, "seconds": round(wall, 3),
             "p50_ms": round(float(np.percentile(lat, 50)), 2), "p95_ms": round(float(np.percentile(lat, 95)), 2),
             "p99_ms": round(float(np.percentile(lat, 99)), 2), "mean_ms": round(float(lat.mean()), 2),
-            "requests_per_second": round(n / wall, 2), "errors": int(errors)}
+            "requests_per_second": round(n / wall, 2), "ok_per_second": round(ok / wall, 2), "ok": ok,
+            "status_4xx": int(((st >= 400) & (st < 500)).sum()), "status_5xx": int((st >= 500).sum()),
+            "failed": int((st < 0).sum()), "errors": int(n - ok)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, help="A bundle to serve (default: a random-init offline-preset bundle).")
-    ap.add_argument("--requests", type=int, default=200)
-    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=None, help="Requests per run (default 200; quick: 40, "
+                    "at least 4 per client).")
+    ap.add_argument("--concurrency", type=int, default=None, help="Client threads (default 8; quick: 4).")
+    ap.add_argument("--baseline-concurrency", type=int, default=8,
+                    help="Reference concurrency for the throughput ratio (run too when --concurrency differs).")
+    ap.add_argument("--max-queue", type=int, default=32, help="The server's max_queue (the service default).")
     ap.add_argument("--seconds", type=float, default=3.0, help="Clip length.")
     ap.add_argument("--repeats", type=int, default=3, help="Load runs (medians reported).")
     ap.add_argument("--single", type=int, default=30, help="Sequential requests for the API-vs-HTTP latency.")
@@ -169,7 +184,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="Write the figures as JSON.")
     args = ap.parse_args()
     if args.quick:
-        args.requests, args.concurrency, args.repeats, args.single = 40, 4, 1, 10
+        args.repeats, args.single = 1, 10
+    if args.concurrency is None:
+        args.concurrency = 4 if args.quick else 8
+    if args.requests is None:
+        args.requests = max(40 if args.quick else 200, 4 * args.concurrency)
 
     import httpx
     import torch
@@ -185,7 +204,7 @@ def main() -> None:
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _start_server(bundle, port, args.workers)
+    proc = _start_server(bundle, port, args.workers, args.max_queue)
     try:
         _wait_ready(base, proc)
         # --- reference: one prediction through the Python API vs through HTTP (one at a time)
@@ -214,14 +233,19 @@ def main() -> None:
         single["outputs_match"] = match
         print(f"one prediction ({args.seconds:g}-s clip + transcript): Python API {single['api_p50_ms']:.1f} ms, "
               f"HTTP {single['http_p50_ms']:.1f} ms (x{single['http_over_api']:.2f}); outputs equal: {match}")
-        # --- load
-        runs = []
-        for r in range(args.repeats):
-            res = _load_run(base, payloads, args.requests, args.concurrency)
-            runs.append(res)
-            print(f"run {r + 1}/{args.repeats}: {res['requests']} requests at concurrency {res['concurrency']}: "
-                  f"p50 {res['p50_ms']:.1f} ms, p95 {res['p95_ms']:.1f} ms, {res['requests_per_second']:.2f} req/s, "
-                  f"{res['errors']} errors")
+        # --- load (at the baseline concurrency too, when another one is asked for)
+        levels = [args.concurrency] if args.concurrency == args.baseline_concurrency else \
+            [args.baseline_concurrency, args.concurrency]
+        by_level: dict[int, list[dict[str, Any]]] = {}
+        for level in levels:
+            for r in range(args.repeats):
+                res = _load_run(base, payloads, args.requests, level)
+                by_level.setdefault(level, []).append(res)
+                print(f"run {r + 1}/{args.repeats}: {res['requests']} requests at concurrency {level}: "
+                      f"p50 {res['p50_ms']:.1f} ms, p95 {res['p95_ms']:.1f} ms, {res['requests_per_second']:.2f} "
+                      f"req/s, {res['ok_per_second']:.2f} successful req/s, {res['status_5xx']} 5xx, "
+                      f"{res['status_4xx']} 4xx, {res['failed']} failed")
+        runs = by_level[args.concurrency]
     finally:
         proc.terminate()
         try:
@@ -230,21 +254,36 @@ def main() -> None:
             proc.kill()
         tmp.cleanup()
 
-    def med(key: str) -> float:
-        return round(statistics.median(r[key] for r in runs), 2)
+    def med(key: str, rs: list[dict[str, Any]] = runs) -> float:
+        return round(statistics.median(r[key] for r in rs), 2)
+
+    levels_out = {str(level): {"ok_per_second": med("ok_per_second", rs), "p50_ms": med("p50_ms", rs),
+                               "p95_ms": med("p95_ms", rs), "status_5xx": int(sum(r["status_5xx"] for r in rs)),
+                               "errors": int(sum(r["errors"] for r in rs))}
+                  for level, rs in by_level.items()}
+    ratio = None
+    if len(by_level) > 1:
+        base_ok = levels_out[str(args.baseline_concurrency)]["ok_per_second"]
+        ratio = round(levels_out[str(args.concurrency)]["ok_per_second"] / base_ok, 3) if base_ok else None
 
     summary = {
         "benchmark": "serve", "preset": "offline" if args.model is None else str(args.model),
         "requests": args.requests, "concurrency": args.concurrency, "clip_seconds": args.seconds,
         "repeats": args.repeats, "p50_ms": med("p50_ms"), "p95_ms": med("p95_ms"),
-        "requests_per_second": med("requests_per_second"), "errors": int(sum(r["errors"] for r in runs)),
-        "single": single, "runs": runs,
+        "requests_per_second": med("requests_per_second"), "ok_per_second": med("ok_per_second"),
+        "errors": int(sum(r["errors"] for r in runs)), "status_5xx": int(sum(r["status_5xx"] for r in runs)),
+        "max_queue": args.max_queue, "baseline_concurrency": args.baseline_concurrency,
+        "by_concurrency": levels_out, "throughput_ratio": ratio,
+        "single": single, "runs": [r for rs in by_level.values() for r in rs],
         "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "torch": torch.__version__, "server_workers": args.workers or min(2, os.cpu_count() or 1)},
     }
     print(f"median of {args.repeats} run(s): p50 {summary['p50_ms']:.1f} ms, p95 {summary['p95_ms']:.1f} ms, "
-          f"{summary['requests_per_second']:.2f} req/s, {summary['errors']} errors; machine: {cpu_model()} "
-          f"({os.cpu_count()} CPUs)")
+          f"{summary['requests_per_second']:.2f} req/s, {summary['errors']} errors, {summary['status_5xx']} 5xx; "
+          f"machine: {cpu_model()} ({os.cpu_count()} CPUs)")
+    if ratio is not None:
+        print(f"successful throughput at concurrency {args.concurrency} / at {args.baseline_concurrency}: "
+              f"x{ratio:.3f} (target >= 0.9, with 0 5xx)")
     if args.out:
         atomic_write_json(args.out, summary)
         print(f"wrote {args.out}")

@@ -17,9 +17,15 @@ CASES = [("rater", "csv"), ("rater", "jsonl"), ("rater", "parquet"), ("counts", 
 
 
 def _label_counts(t):
+    """Votes per label and item, a row of weight k counting k times (aggregated counts)."""
     out = {}
     for uid in t.ids:
-        out[uid] = Counter(lab for ls in t.votes_of(uid)["labels"] for lab in ls)
+        c: Counter = Counter()
+        v = t.votes_of(uid)
+        for ls, w in zip(v["labels"], v["weight"], strict=True):
+            for lab in ls:
+                c[lab] += w
+        out[uid] = c
     return out
 
 
@@ -48,8 +54,10 @@ def test_every_form_and_type_reads_the_same_corpus(tmp_path, form, fmt):
         v = {(r.id, r.rater): list(r.labels) for r in t.votes.itertuples()}
         assert v[("u2", "r2")] == ["sad", "angry"]  # several labels, in the rater's order
         assert set(t.votes["kind"]) == {"external"}
-    else:
-        assert t.votes_of("u1")["rater"].tolist() == ["anon-1", "anon-2", "anon-3"]
+    else:  # one weighted row per class, not one row per anonymous vote
+        v = t.votes_of("u1")
+        assert sorted(zip(v["rater"], v["weight"])) == sorted(
+            (f"counts:{lab}", float(n)) for lab, n in _expected_counts()["u1"].items())
 
 
 def test_folder_with_one_manifest_and_read_corpus(tmp_path):
@@ -97,17 +105,17 @@ def test_counts_form_edge_cases(tmp_path):
         "id,audio,speaker,votes:neutral,votes:sad,votes:angry,extra\n"
         "a,wav/u1.wav,s1,2,1,,7\n"
         "a,wav/u2.wav,s1,0,3,0,8\n"        # duplicate id: first kept
-        "b,wav/u2.wav,s2,1.5,2,-1,9\n"     # bad counts: counted as 0, reported
+        "b,wav/u2.wav,s2,1.5,2,-1,9\n"     # fractional count kept; a negative one counted as 0, reported
         "c,wav/u5.wav,,0,0,0,10\n"         # zero votes
     )
     t = read_manifest(path)
     assert t.ids == ["a", "b", "c"]
     counts = _label_counts(t)
     assert counts["a"] == {"neutral": 2, "sad": 1}
-    assert counts["b"] == {"sad": 2}
+    assert counts["b"] == {"neutral": 1.5, "sad": 2}
     assert counts["c"] == Counter()
     reasons = Counter(i.reason for i in t.issues)
-    assert reasons["duplicate_id"] == 1 and reasons["bad_vote_count"] == 2 and reasons["no_votes"] == 1
+    assert reasons["duplicate_id"] == 1 and reasons["bad_vote_count"] == 1 and reasons["no_votes"] == 1
     assert t.items.set_index("id").loc["a", "extra"] == 7  # numeric metadata stays numeric
     assert pd.isna(t.items.set_index("id").loc["c", "speaker"])
 

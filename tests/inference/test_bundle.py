@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from inference_helpers import reseal
 
 from amber2.inference import AmbER2, BundleError, load, read_bundle_info, save_bundle
 from amber2.model.heads import AmbER2Model, ModelConfig
@@ -32,10 +33,11 @@ def _edit_meta(path: Path, **changes) -> None:
         else:
             meta[k] = v
     (path / "model.json").write_text(json.dumps(meta))
+    reseal(path)
 
 
 def test_bundle_holds_safetensors_and_json_only(bundle: Path):
-    assert sorted(p.name for p in bundle.iterdir()) == ["model.json", "model.safetensors"]
+    assert sorted(p.name for p in bundle.iterdir()) == ["checksums.json", "model.json", "model.safetensors"]
     meta = json.loads((bundle / "model.json").read_text())
     md = meta["metadata"]
     assert meta["classes"] == ["neutral", "happy", "angry", "sad"]
@@ -98,6 +100,9 @@ def test_corrupt_weights_and_json(tmp_path: Path, bundle: Path):
     b = _copy(bundle, tmp_path)
     data = (b / "model.safetensors").read_bytes()
     (b / "model.safetensors").write_bytes(data[: len(data) // 3])
+    with pytest.raises(BundleError, match="model.safetensors is corrupt"):
+        load(b)
+    (b / "checksums.json").unlink()  # a bundle saved before checksums: the parser still names the file
     with pytest.raises(BundleError, match="model.safetensors"):
         load(b)
     (b / "model.json").write_text("{not json")
@@ -110,6 +115,7 @@ def test_weights_that_do_not_fit_the_config(tmp_path: Path, bundle: Path):
     meta = json.loads((b / "model.json").read_text())
     meta["model"]["hidden"] = 99
     (b / "model.json").write_text(json.dumps(meta))
+    reseal(b)
     with pytest.raises(BundleError, match="do not fit"):
         load(b)
 

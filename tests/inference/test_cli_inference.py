@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
-from inference_helpers import CREMA_CLIP, synth_clip, write_wav
+from inference_helpers import CREMA_CLIP, reseal, synth_clip, write_wav
 from typer.testing import CliRunner
 
 from amber2.cli import app
@@ -84,6 +84,7 @@ def _other_version_bundle(bundle: Path, tmp_path: Path) -> tuple[Path, str]:
     meta = json.loads((dst / "model.json").read_text())
     meta["amber2_version"] = theirs
     (dst / "model.json").write_text(json.dumps(meta))
+    reseal(dst)
     return dst, theirs
 
 

@@ -167,7 +167,7 @@ def test_the_event_loop_stays_free_while_a_prediction_runs():
 
 
 def test_a_full_queue_answers_503_and_recovers():
-    enc, app = _blocking_app(workers=1, max_queue=0)
+    enc, app = _blocking_app(workers=1, max_queue=0, queue_wait_s=0)
     with running(app) as url:
         with httpx.Client(base_url=url, timeout=30) as c:
             t = threading.Thread(target=lambda: _post(c, "slow.wav", _wav(0.5)))

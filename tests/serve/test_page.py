@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -101,9 +102,12 @@ def _rows(page) -> list[tuple[str, str, float, str]]:
 
 
 def test_upload_type_transcript_and_see_the_bars(browser_context, base_url: str):
+    from playwright.sync_api import expect
+
     page = browser_context.new_page()
     page.goto(base_url + "/")
-    page.wait_for_function("document.getElementById('model-info').textContent.startsWith('classes:')")
+    # the page runs under its Content-Security-Policy: no string evaluation, so wait with locators
+    expect(page.locator("#model-info")).to_have_text(re.compile(r"^classes:"), timeout=30000)
     assert "neutral, happy, angry, sad" in page.inner_text("#model-info")
     page.set_input_files("#file", str(CREMA_CLIP))
     page.fill("#transcript", TRANSCRIPT)
@@ -128,13 +132,15 @@ def test_upload_type_transcript_and_see_the_bars(browser_context, base_url: str)
 
 
 def test_record_a_clip_with_the_fake_microphone(browser_context, base_url: str):
+    from playwright.sync_api import expect
+
     page = browser_context.new_page()
     page.goto(base_url + "/")
     page.click("#record")
-    page.wait_for_function("document.getElementById('status').textContent.startsWith('recording')")
+    expect(page.locator("#status")).to_have_text(re.compile(r"^recording"), timeout=30000)
     page.wait_for_timeout(1500)
     page.click("#stop")
-    page.wait_for_function("document.getElementById('clip-info').textContent.startsWith('recording.wav')")
+    expect(page.locator("#clip-info")).to_have_text(re.compile(r"^recording\.wav"), timeout=30000)
     page.click("#predict")
     page.wait_for_selector('#results[data-state="done"]')  # the server decoded the browser-made WAV
     rows = _rows(page)

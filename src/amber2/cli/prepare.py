@@ -42,6 +42,8 @@ def prepare(
     modes: str | None = typer.Option(None, "--modes", help="CREMA-D rating modes kept, e.g. 'voice,face' "
                                      "(default all three)."),
     name: str | None = typer.Option(None, "--name", help="Manifest: corpus name."),
+    allow_outside_paths: bool = typer.Option(False, "--allow-outside-paths", help="Manifest: accept audio paths "
+                                             "leaving the manifest's folder ('..', absolute, symlinks)."),
     option: list[str] = typer.Option([], "--option", "-o", help="Other reader option KEY=VALUE (repeatable)."),
     workers: int | None = typer.Option(None, "--workers", help="Threads for the audio check."),
 ) -> None:
@@ -63,6 +65,8 @@ def prepare(
         reader_options["modes"] = modes
     if name is not None:
         reader_options["name"] = name
+    if allow_outside_paths:
+        reader_options["allow_outside_paths"] = True
     try:
         result = prepare_corpus(kk, root, out, policy=policy, check_audio=check_audio, folds=folds, k=k,
                                 seed=seed, speakers_disjoint=speakers_disjoint, workers=workers,

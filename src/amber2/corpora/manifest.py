@@ -5,12 +5,29 @@ columns:
 
 **Counts form** - one row per utterance: ``id``, ``audio`` (a relative path is resolved against the
 manifest's folder), optional ``transcript``, ``speaker``, ``group`` (defaults to ``speaker``),
-``duration``, and one column ``votes:<class>`` per class with that class's vote count::
+``duration``, ``n_raters`` (how many raters the counts come from, when known), and one column
+``votes:<class>`` per class with that class's vote count (whole or fractional, >= 0)::
 
     id,audio,transcript,speaker,votes:neutral,votes:happy,votes:sad
     utt1,wav/utt1.wav,Hello there,spk1,3,1,0
 
-The counts are expanded into anonymous votes ``anon-1``, ``anon-2``, ... (kind ``external``).
+Each non-zero count is stored as **one** vote row of that weight (rater ``counts:<class>``, kind
+``external``; see :mod:`amber2.corpora.table`), never expanded into one row per vote: reading a
+manifest takes memory in proportion to its size on disk, whatever the numbers in it. A count must be
+finite, >= 0 and at most :data:`MAX_COUNT`.
+
+**Distribution form** - as the counts form, with ``p:<class>`` columns holding each class's share
+(a published distribution, or recognition rates); a row must sum to 1 within :data:`DIST_TOLERANCE`
+(else the item gets no votes and a ``bad_distribution`` issue). Each share becomes one vote row
+(rater ``p:<class>``) of weight ``p * n_raters`` when the row gives ``n_raters``, else of weight ``p``
+(then the item's rater count is unknown and the summary says n/a rather than inventing one)::
+
+    id,audio,n_raters,p:neutral,p:happy,p:sad
+    utt1,wav/utt1.wav,10,0.6,0.3,0.1
+
+In both column forms the classes keep the manifest's column order (``class_order="manifest"``,
+stored as ``class_order`` in the table's info and used when a policy infers its classes);
+``class_order="canonical"`` uses the library's built-in order instead.
 
 **Rater form** - one row per rater vote: the item columns above (repeated on each row of an item),
 ``rater``, ``label`` (one label, or several separated by ``;``; empty = the rater gave none), optional
@@ -25,12 +42,20 @@ The counts are expanded into anonymous votes ``anon-1``, ``anon-2``, ... (kind `
 
 Any other column is item metadata and is kept (in the rater form it must be constant within an item:
 the first value is kept and an ``inconsistent_item_column`` issue recorded). Labels are lower-cased and
-stripped; they are not merged (``excited`` stays ``excited``). Structural errors (no ``id`` column, no
-vote columns) raise :class:`ManifestError`; per-row problems are recorded as issues and reading goes on.
+stripped; they are not merged (``excited`` stays ``excited``).
+
+**What is refused.** Structural errors raise :class:`ManifestError` naming the file: a file that is
+empty, binary, not UTF-8, or ragged (a row with more or fewer cells than the header: the line is
+named); a duplicated column (``votes:angry`` twice); no ``id`` or ``audio`` column; no vote columns,
+or two forms at once; no item with a label; an audio path that leaves the manifest's folder (``..``,
+an absolute path elsewhere, or a symlink pointing out) unless ``allow_outside_paths=True`` (``amber2
+prepare --allow-outside-paths``). Per-row problems are recorded as issues and reading goes on.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -47,15 +72,19 @@ from amber2.utils.io import read_jsonl
 from amber2.utils.logging import get_logger
 
 __all__ = [
-    "ITEM_FIELDS", "MANIFEST_SUFFIXES", "READER_VERSION", "VOTE_FIELDS", "ManifestError", "find_manifest",
-    "read_manifest",
+    "DIST_TOLERANCE", "ITEM_FIELDS", "MANIFEST_SUFFIXES", "MAX_COUNT", "READER_VERSION", "VOTE_FIELDS",
+    "ManifestError", "find_manifest", "read_manifest",
 ]
 
 log = get_logger(__name__)
-READER_VERSION = "1"
+READER_VERSION = "2"
 
-#: Item columns of both forms (``id`` and ``audio`` are required).
-ITEM_FIELDS: tuple[str, ...] = ("id", "audio", "transcript", "speaker", "group", "duration")
+#: Item columns of every form (``id`` and ``audio`` are required).
+ITEM_FIELDS: tuple[str, ...] = ("id", "audio", "transcript", "speaker", "group", "duration", "n_raters")
+#: Largest vote count (or ``n_raters``) accepted in one cell.
+MAX_COUNT = 1e9
+#: How far a ``p:<class>`` row may sum from 1.
+DIST_TOLERANCE = 0.01
 #: Per-vote columns of the rater form (``rater`` and ``label`` are required there).
 VOTE_FIELDS: tuple[str, ...] = ("rater", "label", "rater_kind", "valence", "arousal", "dominance")
 #: File suffixes understood, by format.
@@ -64,6 +93,8 @@ MANIFEST_SUFFIXES: dict[str, str] = {
     ".parquet": "parquet", ".pq": "parquet",
 }
 _COUNT_PREFIX = "votes:"
+_DIST_PREFIX = "p:"
+_SNIFF_BYTES = 1 << 16
 _TEXT_COLUMNS = frozenset({"id", "audio", "transcript", "speaker", "group", "rater", "label", "rater_kind"})
 
 
@@ -137,23 +168,72 @@ def _labels(v: Any) -> list[str]:
     return [str(w).strip().lower() for w in words if not _missing(w) and str(w).strip()]
 
 
+def _read_text(path: Path) -> str:
+    """The manifest's text; an empty, binary or non-UTF-8 file is a :class:`ManifestError`."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise ManifestError(f"{path}: the file is empty")
+    if b"\x00" in data[:_SNIFF_BYTES]:
+        raise ManifestError(f"{path}: binary data (NUL bytes), not a {path.suffix} text manifest")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                            "save it as UTF-8") from None
+
+
+def _check_header(cols: list[str], path: Path) -> None:
+    unnamed = [i + 1 for i, c in enumerate(cols) if not c]
+    if unnamed:
+        raise ManifestError(f"{path}: column {unnamed[0]} of the header has no name")
+    dup = sorted({c for c in cols if cols.count(c) > 1})
+    if dup:
+        raise ManifestError(f"{path}: column {dup[0]!r} appears more than once in the header")
+
+
+def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
+    """Parse CSV/TSV text with the csv module, refusing ragged rows (pandas pads or mangles them)."""
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=sep)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    try:
+        for cells in reader:
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if header is None:
+                header = [c.strip() for c in cells]
+                _check_header(header, path)
+                continue
+            if len(cells) != len(header):
+                raise ManifestError(f"{path} line {reader.line_num}: {len(cells)} cell(s) where the header has "
+                                    f"{len(header)} (a ragged row: an unquoted {sep!r} or a missing cell?)")
+            rows.append(cells)
+    except csv.Error as exc:
+        raise ManifestError(f"{path} line {reader.line_num}: cannot parse ({exc})") from None
+    assert header is not None  # _read_text refused a blank file
+    df = pd.DataFrame(rows, columns=header, dtype=object).replace("", None)
+    for c in df.columns:  # numeric metadata and counts stay numbers; ids and names stay text
+        if c in _TEXT_COLUMNS:
+            continue
+        conv = pd.to_numeric(df[c], errors="coerce")
+        if int(conv.notna().sum()) == int(df[c].notna().sum()) and conv.notna().any():
+            df[c] = conv
+    return df
+
+
 def _load_rows(path: Path, fmt: str) -> tuple[pd.DataFrame | None, list[dict[str, Any]] | None]:
     """A frame (CSV/TSV/Parquet, or JSONL without nested votes) or the JSONL records."""
     if fmt in ("csv", "tsv"):
-        df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False,
-                         na_values=[""], encoding="utf-8-sig")
-        df.columns = [str(c).strip() for c in df.columns]
-        for c in df.columns:  # numeric metadata and counts stay numbers; ids and names stay text
-            if c in _TEXT_COLUMNS:
-                continue
-            conv = pd.to_numeric(df[c], errors="coerce")
-            if int(conv.notna().sum()) == int(df[c].notna().sum()) and conv.notna().any():
-                df[c] = conv
-        return df, None
+        return _read_delimited(path, "\t" if fmt == "tsv" else ","), None
     if fmt == "parquet":
-        df = pd.read_parquet(path)
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for a damaged or foreign file
+            raise ManifestError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
         df.columns = [str(c).strip() for c in df.columns]
+        _check_header(list(df.columns), path)
         return df, None
+    _read_text(path)
     records = read_jsonl(path, error=ManifestError)
     if any("votes" in r for r in records):
         return None, records
@@ -167,8 +247,10 @@ def read_manifest(
     check_audio: bool = True,
     workers: int | None = None,
     progress: bool = False,
+    allow_outside_paths: bool = False,
+    class_order: str = "manifest",
 ) -> CorpusTable:
-    """Read a manifest (counts form, rater form, or JSONL with nested votes) into a corpus table.
+    """Read a manifest (counts, distribution or rater form, or JSONL with nested votes) into a corpus table.
 
     Args:
         path: The manifest file, or a folder holding one ``manifest.{csv,tsv,jsonl,parquet}``.
@@ -176,32 +258,44 @@ def read_manifest(
         check_audio: Stat each audio file and read its header (duration, LFS pointers, empty files).
         workers: Threads for the audio check.
         progress: Show a progress bar for the audio check.
+        allow_outside_paths: Accept audio paths that leave the manifest's folder (``..``, absolute
+            paths elsewhere, symlinks pointing out). Off by default: a manifest from someone else
+            must not make amber2 read arbitrary files.
+        class_order: ``manifest`` (classes in the order of the ``votes:`` / ``p:`` columns) or
+            ``canonical`` (the library's built-in order).
 
     Returns:
         The corpus table; per-row problems are in ``table.issues``.
 
     Raises:
         FileNotFoundError: The manifest does not exist.
-        ManifestError: The manifest has no ``id`` or ``audio`` column, or neither ``votes:<class>``
-            columns nor ``rater``/``label`` columns (nor JSONL ``votes``), or both forms at once.
+        ManifestError: See the module docstring (what is refused); the message names the file.
     """
+    if class_order not in ("manifest", "canonical"):
+        raise ValueError(f"class_order must be 'manifest' or 'canonical', got {class_order!r}")
     mpath = find_manifest(path)
     fmt = MANIFEST_SUFFIXES[mpath.suffix.lower()]
     corpus = name or (mpath.parent.name if mpath.stem == "manifest" else mpath.stem)
     builder = CorpusBuilder(corpus, mpath.parent, "amber2.corpora.manifest", READER_VERSION)
     frame, records = _load_rows(mpath, fmt)
-    state = _State(builder, mpath)
+    state = _State(builder, mpath, allow_outside_paths)
     if records is not None:
         form = "jsonl-votes"
         _read_records(records, state)
     else:
         assert frame is not None
         form = _read_frame(frame, state)
+    if not state.labelled:
+        raise ManifestError(f"{mpath}: no item has a label ({len(state.audio)} item(s) read; "
+                            "every vote is empty, zero or invalid - see the checks above)")
     ids = list(state.audio)
     paths = [state.audio[i] for i in ids]
     check_item_audio(builder, ids, paths, check=check_audio, workers=workers, progress=progress,
                      known_durations=[state.durations.get(i) for i in ids])
-    table = builder.build(manifest=os.fspath(mpath), manifest_form=form)
+    extra: dict[str, Any] = {}
+    if class_order == "manifest" and state.class_order:
+        extra["class_order"] = state.class_order
+    table = builder.build(manifest=os.fspath(mpath), manifest_form=form, **extra)
     log.info("manifest %s (%s form): %d items, %d votes", mpath.name, form, len(table), len(table.votes))
     return table
 
@@ -209,10 +303,15 @@ def read_manifest(
 class _State:
     """Shared bookkeeping while reading: audio paths and durations per item, vote rater ids."""
 
-    def __init__(self, builder: CorpusBuilder, path: Path):
+    def __init__(self, builder: CorpusBuilder, path: Path, allow_outside: bool = False):
         self.builder = builder
         self.path = path
         self.base = path.parent
+        self.root = path.parent.resolve()
+        self.allow_outside = allow_outside
+        self.labelled = 0
+        self.class_order: list[str] = []
+        self.n_raters: dict[str, float] = {}
         self.audio: dict[str, Path | None] = {}
         self.durations: dict[str, float | None] = {}
         self.raters: dict[str, set[str]] = {}
@@ -232,6 +331,11 @@ class _State:
             apath = Path(audio).expanduser()
             if not apath.is_absolute():
                 apath = self.base / apath
+            if not self.allow_outside and not apath.resolve().is_relative_to(self.root):
+                raise ManifestError(
+                    f"{self.where(row)} (item {item_id!r}): audio path {audio!r} leaves the manifest's folder "
+                    f"{self.root} (via '..', an absolute path or a symlink); pass allow_outside_paths=True "
+                    "(amber2 prepare --allow-outside-paths) if you trust this manifest")
         try:
             duration = _number(rec.get("duration"))
         except ValueError as exc:
@@ -241,6 +345,8 @@ class _State:
         group = _text(rec.get("group")) or speaker
         transcript = _text(rec.get("transcript"))
         meta = {c: _scalar(rec.get(c)) for c in meta_cols}
+        if "n_raters" in rec:
+            meta["n_raters"] = self._n_raters(rec.get("n_raters"), item_id, row)
         if not self.builder.add_item(item_id, speaker=speaker, group=group,
                                      audio_path=None if apath is None else os.fspath(apath),
                                      duration=duration, transcript=transcript, **meta):
@@ -249,6 +355,7 @@ class _State:
             self.builder.issue("no_transcript", item_id, f"{self.where(row)}: empty transcript")
         self.audio[item_id] = apath
         self.durations[item_id] = duration
+        self.n_raters[item_id] = float(meta.get("n_raters", float("nan")))
         self.raters[item_id] = set()
         return item_id
 
@@ -272,29 +379,60 @@ class _State:
             except ValueError as exc:
                 self.builder.issue("bad_value", item_id, f"{self.where(row)}: {key} {exc}; ignored")
                 dims[key] = None
-        self.builder.add_vote(item_id, rater=rid, kind=_text(kind) or "external", labels=_labels(labels),
-                              **dims)
+        labs = _labels(labels)
+        self.builder.add_vote(item_id, rater=rid, kind=_text(kind) or "external", labels=labs, **dims)
+        self.labelled += bool(labs)
 
-    def add_counts(self, item_id: str, row: int, counts: dict[str, Any]) -> None:
-        k = 0
+    def _n_raters(self, raw: Any, item_id: str, row: int) -> float:
+        """The ``n_raters`` cell as a number > 0 (NaN when empty or invalid, with an issue)."""
+        try:
+            x = _number(raw)
+        except ValueError:
+            x = float("nan")
+        if x is None:
+            return float("nan")
+        if not (math.isfinite(x) and 0 < x <= MAX_COUNT):
+            self.builder.issue("bad_value", item_id, f"{self.where(row)}: n_raters {raw!r} is not a number in "
+                               f"(0, {MAX_COUNT:g}]; ignored")
+            return float("nan")
+        return x
+
+    def add_counts(self, item_id: str, row: int, counts: dict[str, Any], *, shares: bool = False,
+                   n_raters: float = float("nan")) -> None:
+        """Add a row's aggregated votes: one vote row per class, weighted by its count (or share)."""
+        what = "share" if shares else "count"
+        values: dict[str, float] = {}
         for cls, raw in counts.items():
             label = str(cls).strip().lower()
             if _missing(raw):
                 continue
             try:
                 x = float(raw)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 x = float("nan")
-            if not math.isfinite(x) or x < 0 or x != int(x):
+            limit = 1.0 + DIST_TOLERANCE if shares else MAX_COUNT
+            if not math.isfinite(x) or x < 0 or x > limit:
                 self.builder.issue("bad_vote_count", item_id,
-                                   f"{self.where(row)}: count {raw!r} for {label!r} is not a whole "
-                                   "number >= 0; counted as 0")
+                                   f"{self.where(row)}: {what} {raw!r} for {label!r} is not a number in "
+                                   f"[0, {limit:g}]; counted as 0")
                 continue
-            for _ in range(int(x)):
-                k += 1
-                self.builder.add_vote(item_id, rater=f"anon-{k}", kind="external", labels=[label])
-        if k == 0:
-            self.builder.issue("no_votes", item_id, f"{self.where(row)}: every vote count is 0 or empty")
+            values[label] = x
+        total = sum(values.values())
+        if shares and values and abs(total - 1.0) > DIST_TOLERANCE:
+            self.builder.issue("bad_distribution", item_id,
+                               f"{self.where(row)}: the p:<class> shares sum to {total:.6g}, not 1 (within "
+                               f"{DIST_TOLERANCE:g}); no votes kept")
+            return
+        scale = n_raters if shares and math.isfinite(n_raters) else 1.0
+        prefix = _DIST_PREFIX if shares else "counts:"
+        for label, x in values.items():
+            if x > 0:
+                self.builder.add_vote(item_id, rater=f"{prefix}{label}", kind="external", labels=[label],
+                                      weight=x * scale)
+        if total <= 0:
+            self.builder.issue("no_votes", item_id, f"{self.where(row)}: every vote {what} is 0 or empty")
+        else:
+            self.labelled += 1
 
 
 def _check_columns(cols: list[str], path: Path) -> None:
@@ -307,27 +445,37 @@ def _read_frame(df: pd.DataFrame, state: _State) -> str:
     cols = list(df.columns)
     _check_columns(cols, state.path)
     count_cols = [c for c in cols if c.lower().startswith(_COUNT_PREFIX)]
+    dist_cols = [c for c in cols if c.lower().startswith(_DIST_PREFIX)]
     rater_form = "rater" in cols or "label" in cols
-    if count_cols and rater_form:
-        raise ManifestError(f"{state.path.name}: both votes:<class> columns and rater/label columns; "
-                            "use one form (see docs/corpora.md)")
-    if not count_cols and not rater_form:
+    forms = [f for f, on in (("votes:<class>", count_cols), ("p:<class>", dist_cols), ("rater/label", rater_form))
+             if on]
+    if len(forms) > 1:
+        raise ManifestError(f"{state.path.name}: both {forms[0]} and {forms[1]} columns; use one form (see "
+                            "docs/corpora.md)")
+    if not forms:
         raise ManifestError(
-            f"{state.path.name}: no votes: neither votes:<class> count columns (counts form) nor rater and "
-            f"label columns (rater form); columns are {cols}"
+            f"{state.path.name}: no votes: neither votes:<class> count columns (counts form), p:<class> share "
+            f"columns (distribution form), nor rater and label columns (rater form); columns are {cols}"
         )
     records = df.to_dict("records")
-    if count_cols:
-        classes = {c: c[len(_COUNT_PREFIX):] for c in count_cols}
-        empty = [c for c, k in classes.items() if not k.strip()]
+    if count_cols or dist_cols:
+        shares = bool(dist_cols)
+        prefix = _DIST_PREFIX if shares else _COUNT_PREFIX
+        classes = {c: c[len(prefix):].strip().lower() for c in (dist_cols or count_cols)}
+        empty = [c for c, k in classes.items() if not k]
         if empty:
-            raise ManifestError(f"{state.path.name}: count column {empty[0]!r} names no class")
+            raise ManifestError(f"{state.path.name}: column {empty[0]!r} names no class")
+        twice = sorted({k for k in classes.values() if list(classes.values()).count(k) > 1})
+        if twice:
+            raise ManifestError(f"{state.path.name}: class {twice[0]!r} has more than one {prefix}<class> column")
+        state.class_order = list(classes.values())
         meta_cols = [c for c in cols if c not in ITEM_FIELDS and c not in classes]
         for row, rec in enumerate(records, start=1):
             item_id = state.add_item(rec, row, meta_cols)
             if item_id is not None:
-                state.add_counts(item_id, row, {classes[c]: rec.get(c) for c in count_cols})
-        return "counts"
+                state.add_counts(item_id, row, {classes[c]: rec.get(c) for c in classes}, shares=shares,
+                                 n_raters=state.n_raters[item_id])
+        return "distribution" if shares else "counts"
     for need in ("rater", "label"):
         if need not in cols:
             raise ManifestError(f"{state.path.name}: rater form needs a {need!r} column (columns: {cols})")
@@ -373,7 +521,7 @@ def _read_records(records: list[dict[str, Any]], state: _State) -> None:
             continue
         votes = rec.get("votes")
         if isinstance(votes, dict):
-            state.add_counts(item_id, row, votes)
+            state.add_counts(item_id, row, votes, n_raters=state.n_raters[item_id])
         elif isinstance(votes, list):
             for v in votes:
                 if not isinstance(v, dict):

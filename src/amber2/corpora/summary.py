@@ -3,7 +3,9 @@ r"""The summary a researcher checks before training: what was read, what was kep
 :func:`summarize` collects, for a corpus table and (optionally) the targets a label policy made from
 it and a fold assignment:
 
-* items, votes, votes per rater kind, raters per item (histogram);
+* items, votes, votes per rater kind, raters per item (histogram; a vote row of weight k counts k
+  votes, and an item whose rater count is not known - fractional counts, a distribution without
+  ``n_raters`` - is counted as unknown, never given a made-up number);
 * under the policy: items per class (argmax of y, ties to the first class), class mass
   (:math:`\sum_i y_{ic}`), votes counted per class (:math:`\sum_i n_{ic}`), votes per item, and the
   entropy histogram :math:`H(y) = -\sum_c y_c \log_2 y_c` (10 equal-width bins over
@@ -73,11 +75,10 @@ class CorpusSummary:
     def to_markdown(self) -> str:
         """A Markdown report (``summary.md``)."""
         out: list[str] = [f"# Corpus summary: {self.corpus}", ""]
-        out.append(f"- items: **{self.n_items}**, votes: **{self.n_votes}** "
-                   f"({', '.join(f'{k} {v}' for k, v in self.votes_by_kind.items()) or 'none'})")
+        out.append(f"- items: **{self.n_items}**, votes: **{_num(self.n_votes)}** "
+                   f"({', '.join(f'{k} {_num(v)}' for k, v in self.votes_by_kind.items()) or 'none'})")
+        out.append(f"- raters per item: {_raters_text(self.raters_per_item)}")
         r = self.raters_per_item
-        out.append(f"- raters per item: mean {r['mean']:.2f}, min {r['min']}, max {r['max']}; "
-                   f"histogram {_hist_text(r['histogram'])}")
         if len(r.get("by_kind", {})) > 1:
             out.append("  - by kind: " + "; ".join(f"{k} mean {d['mean']:.2f} (min {d['min']}, max {d['max']})"
                                                   for k, d in r["by_kind"].items()))
@@ -157,11 +158,10 @@ class CorpusSummary:
         parts: list[Any] = []
         head = Table(title=f"corpus: {self.corpus}", show_header=False, box=None)
         head.add_row("items", str(self.n_items))
-        head.add_row("votes", f"{self.n_votes} ("
-                     + ", ".join(f"{k} {v}" for k, v in self.votes_by_kind.items()) + ")")
+        head.add_row("votes", f"{_num(self.n_votes)} ("
+                     + ", ".join(f"{k} {_num(v)}" for k, v in self.votes_by_kind.items()) + ")")
         r = self.raters_per_item
-        head.add_row("raters per item", f"mean {r['mean']:.2f}  min {r['min']}  max {r['max']}  "
-                     f"[{_hist_text(r['histogram'])}]")
+        head.add_row("raters per item", _raters_text(r))
         for kind, d in r.get("by_kind", {}).items() if len(r.get("by_kind", {})) > 1 else ():
             head.add_row(f"  {kind}", f"mean {d['mean']:.2f}  min {d['min']}  max {d['max']}")
         head.add_row("audio", ", ".join(f"{k} {v}" for k, v in self.audio["status"].items())
@@ -224,6 +224,15 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
 
 
+def _raters_text(r: dict[str, Any]) -> str:
+    """``mean .., min .., max ..; histogram ..`` over the items whose rater count is known, else n/a."""
+    unknown = int(r.get("unknown", 0))
+    if r.get("mean") is None:
+        return f"n/a (not given{f' for {unknown} item(s)' if unknown else ''})"
+    text = f"mean {r['mean']:.2f}, min {_num(r['min'])}, max {_num(r['max'])}; histogram {_hist_text(r['histogram'])}"
+    return text + (f"; n/a for {unknown} item(s) (rater count not given)" if unknown else "")
+
+
 def _hist_text(hist: dict[str, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in hist.items()) or "none"
 
@@ -237,9 +246,15 @@ def _per_kind(votes: pd.DataFrame, ids: pd.Series) -> dict[str, dict[str, float]
     if not len(votes):
         return out
     for kind, sub in votes.groupby("kind"):
-        per = sub.groupby("id").size().reindex(ids, fill_value=0).to_numpy()
-        out[str(kind)] = {"mean": float(per.mean()), "min": int(per.min()), "max": int(per.max())}
+        per = sub.groupby("id")["weight"].sum().reindex(ids, fill_value=0).to_numpy()
+        out[str(kind)] = {"mean": float(per.mean()), "min": _whole(per.min()), "max": _whole(per.max())}
     return out
+
+
+def _whole(x: Any) -> int | float:
+    """An int when the value is whole (JSON stays ``3``, not ``3.0``), else the float."""
+    f = float(x)
+    return int(f) if f.is_integer() else f
 
 
 def _histogram(values: np.ndarray) -> dict[str, int]:
@@ -270,9 +285,14 @@ def summarize(
     items, votes = table.items, table.votes
     n = len(items)
     ids = items["id"].astype(str)
-    per_item = votes.groupby("id").size().reindex(ids, fill_value=0).to_numpy() if n else np.zeros(0, int)
-    kinds = {str(k): int(v) for k, v in votes["kind"].value_counts().items()} if len(votes) else {}
-    lab = Counter(x for ls in votes["labels"] for x in ls) if len(votes) else Counter()
+    rows_per_item = votes.groupby("id").size().reindex(ids, fill_value=0).to_numpy() if n else np.zeros(0, int)
+    raters = table.raters_per_item()
+    known = raters[np.isfinite(raters)]
+    kinds = {str(k): _whole(v) for k, v in votes.groupby("kind")["weight"].sum().items()} if len(votes) else {}
+    lab: Counter = Counter()
+    for ls, w in zip(votes["labels"], votes["weight"], strict=True):
+        for x in ls:
+            lab[x] += w
     status = items["audio_status"].fillna("unchecked").astype(str).value_counts()
     order = ["ok", "missing", "lfs_pointer", "empty", "unchecked"]
     status_d = {s: int(status.get(s, 0)) for s in order if int(status.get(s, 0))}
@@ -289,15 +309,17 @@ def summarize(
     summary = CorpusSummary(
         corpus=table.corpus,
         n_items=n,
-        n_votes=len(votes),
+        n_votes=_whole(votes["weight"].sum()) if len(votes) else 0,
         votes_by_kind=kinds,
         raters_per_item={
-            "mean": float(per_item.mean()) if n else 0.0, "min": int(per_item.min()) if n else 0,
-            "max": int(per_item.max()) if n else 0, "histogram": _histogram(per_item),
-            "items_without_votes": int((per_item == 0).sum()),
+            "mean": float(known.mean()) if len(known) else None,
+            "min": _whole(known.min()) if len(known) else None,
+            "max": _whole(known.max()) if len(known) else None, "histogram": _histogram(known),
+            "unknown": int(n - len(known)),
+            "items_without_votes": int((rows_per_item == 0).sum()),
             "by_kind": _per_kind(votes, ids),
         },
-        labels_in_votes=dict(sorted(lab.items(), key=lambda kv: -kv[1])),
+        labels_in_votes={k: _whole(v) for k, v in sorted(lab.items(), key=lambda kv: -kv[1])},
         audio={"status": status_d, "hours": float(dur.sum(skipna=True)) / 3600.0,
                "duration_known": int(dur.notna().sum()),
                "lfs_pointer_examples": ids[items["audio_status"] == "lfs_pointer"].head(_EXAMPLES).tolist(),

@@ -18,10 +18,18 @@ In memory a :class:`CorpusTable` is two pandas frames:
     ``self``, or a rating mode such as ``voice`` / ``face`` / ``audiovisual``), ``labels`` (list of
     canonical class names in the order the rater gave them; may be empty), ``secondary`` (list of
     secondary labels, MSP-Podcast), ``note`` (free text or None), ``valence`` / ``arousal`` /
-    ``dominance`` (floats or NaN).
+    ``dominance`` (floats or NaN), ``weight`` (float >= 0, default 1.0: how many raters' worth the
+    row's labels count for; a manifest's aggregated counts or distribution become one row per class
+    with the count, or probability mass, as its weight instead of one row per anonymous rater, so
+    memory follows the manifest's size, not the numbers in it).
+
+Items may carry the metadata column ``n_raters`` (a float, NaN = not given) when the source states
+how many raters an aggregated row stands for; :meth:`CorpusTable.raters_per_item` reports it, or
+counts raters when the votes allow, and never invents a number.
 
 On disk it is **one Parquet file** with the item columns and a nested ``votes`` column
-(``list<struct<rater, kind, labels, secondary, note, valence, arousal, dominance>>``); the reader
+(``list<struct<rater, kind, labels, secondary, note, valence, arousal, dominance, weight>>``; a file
+without ``weight`` reads as weight 1); the reader
 name, its version, the corpus root and the problems met while reading sit in the file's metadata.
 """
 
@@ -45,6 +53,8 @@ from amber2.utils.io import atomic_path
 __all__ = [
     "AUDIO_STATUSES",
     "ITEM_COLUMNS",
+    "PREPARED",
+    "PREPARED_POLICY",
     "VOTE_COLUMNS",
     "CorpusBuilder",
     "CorpusTable",
@@ -56,10 +66,14 @@ ITEM_COLUMNS: tuple[str, ...] = (
     "id", "corpus", "speaker", "group", "audio_path", "duration", "transcript", "audio_status",
 )
 VOTE_COLUMNS: tuple[str, ...] = (
-    "id", "rater", "kind", "labels", "secondary", "note", "valence", "arousal", "dominance",
+    "id", "rater", "kind", "labels", "secondary", "note", "valence", "arousal", "dominance", "weight",
 )
 AUDIO_STATUSES: tuple[str, ...] = ("ok", "missing", "lfs_pointer", "empty", "unreadable", "unchecked")
 _META_KEY = b"amber2.corpus"
+#: Checksum list of a prepared-corpus folder (written last by ``amber2 prepare``; verified on read).
+PREPARED = "prepared.json"
+#: The label policy a prepared corpus was made with (its JSON form).
+PREPARED_POLICY = "policy.json"
 FORMAT_VERSION = 1
 
 
@@ -103,6 +117,8 @@ class CorpusTable:
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if "weight" not in self.votes.columns:  # frames built before votes had weights
+            self.votes = self.votes.assign(weight=np.ones(len(self.votes)))
         self.validate()
 
     # ------------------------------------------------------------------ basics
@@ -147,6 +163,13 @@ class CorpusTable:
         unknown = sorted(set(self.votes["id"].unique()) - set(ids))
         if unknown:
             raise CorpusTableError(f"votes for {len(unknown)} unknown utterance id(s): {_show(unknown)}")
+        w = pd.to_numeric(self.votes["weight"], errors="coerce").to_numpy(dtype=np.float64)
+        wbad = ~(np.isfinite(w) & (w >= 0))
+        if wbad.any():
+            rows = np.flatnonzero(wbad)
+            raise CorpusTableError(
+                f"{len(rows)} vote(s) with a weight that is not a finite number >= 0, e.g. item "
+                f"{self.votes['id'].iloc[rows[0]]!r} rater {self.votes['rater'].iloc[rows[0]]!r}")
         bad = sorted(set(self.items["audio_status"].dropna().unique()) - set(AUDIO_STATUSES))
         if bad:
             raise CorpusTableError(f"unknown audio_status value(s) {bad}; expected one of {AUDIO_STATUSES}")
@@ -155,6 +178,29 @@ class CorpusTable:
     def votes_of(self, item_id: str) -> pd.DataFrame:
         """The votes of one utterance."""
         return self.votes[self.votes["id"] == item_id].reset_index(drop=True)
+
+    def raters_per_item(self) -> np.ndarray:
+        """Raters behind each item's votes (float; NaN where they cannot be known).
+
+        An item's ``n_raters`` metadata value when given; otherwise the sum of its votes' weights
+        when every weight is a whole number (a row of weight k stands for k raters, each giving
+        the row's labels); otherwise (fractional counts, a distribution without a rater count) NaN.
+
+        Returns:
+            (n_items,) float64 array in the order of ``items``.
+        """
+        n = len(self.items)
+        ids = pd.Index(self.items["id"])
+        pos = ids.get_indexer(self.votes["id"]) if len(self.votes) else np.zeros(0, np.int64)
+        w = self.votes["weight"].to_numpy(dtype=np.float64) if len(self.votes) else np.zeros(0)
+        total = np.bincount(pos, weights=w, minlength=n) if n else np.zeros(0)
+        frac = np.bincount(pos, weights=(w != np.floor(w)).astype(np.float64), minlength=n) > 0 if n \
+            else np.zeros(0, bool)
+        out = np.where(frac, np.nan, total)
+        if "n_raters" in self.items.columns:
+            given = pd.to_numeric(self.items["n_raters"], errors="coerce").to_numpy(dtype=np.float64)
+            out = np.where(np.isfinite(given), given, out)
+        return out.astype(np.float64)
 
     def subset(self, ids: Iterable[str]) -> CorpusTable:
         """A table restricted to ``ids`` (in the given order); unknown ids raise an error."""
@@ -179,12 +225,14 @@ class CorpusTable:
             parts.append("\x1f".join("" if _isna(v) else str(v) for v in row))
         vt = self.votes.sort_values(["id", "rater", "kind"], kind="stable")
         for row in zip(vt["id"], vt["rater"], vt["kind"], vt["labels"], vt["secondary"],
-                       vt["valence"], vt["arousal"], vt["dominance"]):
-            parts.append("\x1e".join(
+                       vt["valence"], vt["arousal"], vt["dominance"], vt["weight"]):
+            text = "\x1e".join(
                 ",".join(v) if isinstance(v, (list, tuple, np.ndarray)) else
                 ("" if _isna(v) else str(v))
-                for v in row
-            ))
+                for v in row[:-1]
+            )
+            # weight 1 leaves the text (and so every fingerprint made before weights) unchanged
+            parts.append(text if float(row[-1]) == 1.0 else f"{text}\x1e{float(row[-1])!r}")
         return hash_strings(parts)
 
     # ------------------------------------------------------------------ disk
@@ -202,15 +250,30 @@ class CorpusTable:
         with atomic_path(path, suffix=".parquet") as tmp:
             pq.write_table(table, tmp)
         del pa
+        from amber2.utils.integrity import update_checksum
+
+        # a table rewritten inside a prepared folder (e.g. synthetic votes added) keeps the folder verifiable
+        update_checksum(Path(path).parent, PREPARED, Path(path).name)
         return Path(path)
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> CorpusTable:
-        """Read a table written by :meth:`write` (or a folder holding ``corpus.parquet``)."""
+        """Read a table written by :meth:`write` (or a folder holding ``corpus.parquet``).
+
+        A folder written by ``amber2 prepare`` is verified first against its ``prepared.json``
+        checksums: an interrupted prepare, or a file changed since, raises :class:`CorpusTableError`
+        naming the folder or file.
+        """
         import pyarrow.parquet as pq
+
+        from amber2.utils.integrity import verify_checksums
 
         p = Path(path)
         if p.is_dir():
+            try:
+                verify_checksums(p, PREPARED, error=CorpusTableError)
+            except ValueError as exc:  # IncompleteError or CorpusTableError: one kind for callers
+                raise CorpusTableError(f"{exc} (run `amber2 prepare` again)") from None
             p = p / "corpus.parquet"
         if not p.exists():
             raise FileNotFoundError(f"no corpus table at {p} (run `amber2 prepare` first)")
@@ -235,6 +298,7 @@ class CorpusTable:
                 votes[col] = _default_vote_value(col, len(votes))
         votes = votes[list(VOTE_COLUMNS)]
         votes["id"] = votes["id"].astype(str)
+        votes["weight"] = pd.to_numeric(votes["weight"], errors="coerce").astype(np.float64)
         votes["labels"] = [list(v) if v is not None else [] for v in votes["labels"]]
         votes["secondary"] = [list(v) if v is not None else [] for v in votes["secondary"]]
         return cls(items.reset_index(drop=True), votes.reset_index(drop=True), dict(info or {}))
@@ -310,14 +374,20 @@ class CorpusBuilder:
         valence: float | None = None,
         arousal: float | None = None,
         dominance: float | None = None,
+        weight: float = 1.0,
     ) -> None:
-        """Add one rater's vote for an utterance (labels are canonical class names)."""
+        """Add one rater's vote for an utterance (labels are canonical class names).
+
+        ``weight`` is how many raters' worth the labels count for (see the module docstring): an
+        aggregated count of k votes for one class is one row of weight k.
+        """
         self._votes.append({
             "id": str(item_id), "rater": str(rater), "kind": kind, "labels": list(labels),
             "secondary": list(secondary), "note": note,
             "valence": np.nan if valence is None else float(valence),
             "arousal": np.nan if arousal is None else float(arousal),
             "dominance": np.nan if dominance is None else float(dominance),
+            "weight": float(weight),
         })
 
     def issue(self, reason: str, item: str | None = None, detail: str = "") -> None:
@@ -366,6 +436,8 @@ def _default_vote_value(col: str, n: int) -> Any:
         return np.nan
     if col == "kind":
         return "external"
+    if col == "weight":
+        return 1.0
     return None
 
 
@@ -390,8 +462,9 @@ def _to_arrow(t: CorpusTable) -> Any:
             pa.array(votes["valence"].astype(float).to_numpy(), pa.float64()),
             pa.array(votes["arousal"].astype(float).to_numpy(), pa.float64()),
             pa.array(votes["dominance"].astype(float).to_numpy(), pa.float64()),
+            pa.array(votes["weight"].astype(float).to_numpy(), pa.float64()),
         ],
-        names=["rater", "kind", "labels", "secondary", "note", "valence", "arousal", "dominance"],
+        names=["rater", "kind", "labels", "secondary", "note", "valence", "arousal", "dominance", "weight"],
     )
     vote_col = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), struct)
     item_table = pa.Table.from_pandas(_arrow_safe(items), preserve_index=False)
@@ -437,6 +510,9 @@ def _from_arrow(table: Any, info: dict[str, Any]) -> CorpusTable:
         "valence": flat.field("valence").to_numpy(zero_copy_only=False),
         "arousal": flat.field("arousal").to_numpy(zero_copy_only=False),
         "dominance": flat.field("dominance").to_numpy(zero_copy_only=False),
+        "weight": (flat.field("weight").to_numpy(zero_copy_only=False).astype(np.float64)
+                   if "weight" in [flat.type.field(i).name for i in range(flat.type.num_fields)]
+                   else np.ones(len(flat))),
     })
     votes["labels"] = [v if v is not None else [] for v in votes["labels"]]
     votes["secondary"] = [v if v is not None else [] for v in votes["secondary"]]

@@ -14,6 +14,12 @@ reason                    meaning
 ``zero_length``           it decodes to no samples
 ``non_finite``            it holds NaN or infinite samples
 ``silent``                every sample is (nearly) zero: peak amplitude below a threshold
+``out_of_range``          float samples far outside [-1, 1] (peak above :data:`MAX_PEAK`): a file
+                          written unscaled (integer PCM stored as float, a gain bug) would give a
+                          meaningless embedding
+``truncated``             a WAV whose data chunk is shorter than its header says (a partial copy)
+``low_sample_rate``       a sample rate under :data:`MIN_SAMPLE_RATE` Hz: too low to carry speech
+                          for any encoder (resampling up cannot restore what was never recorded)
 ``too_short``             shorter than the encoder's receptive field (raised by the encoders)
 ========================  =====================================================================
 """
@@ -33,8 +39,11 @@ from amber2.utils.logging import get_logger
 
 __all__ = [
     "DEFAULT_SILENCE_THRESHOLD",
+    "MAX_PEAK",
+    "MIN_SAMPLE_RATE",
     "AudioError",
     "check_audio_file",
+    "check_sample_rate",
     "downmix",
     "load_audio",
     "resample",
@@ -48,6 +57,11 @@ log = get_logger(__name__)
 #: Peak amplitude (full scale = 1.0) below which a clip counts as silent: 1e-4 is -80 dBFS, about
 #: three steps of 16-bit quantisation.
 DEFAULT_SILENCE_THRESHOLD = 1e-4
+#: Largest peak amplitude accepted (full scale = 1.0): +6 dBFS leaves room for float files that clip a
+#: little, and refuses samples "far outside [-1, 1]".
+MAX_PEAK = 2.0
+#: Lowest sample rate accepted, in Hz (narrow-band telephone speech).
+MIN_SAMPLE_RATE = 8000
 
 
 class AudioError(ValueError):
@@ -137,8 +151,9 @@ def validate_waveform(
     item_id: str | None = None,
     path: str | os.PathLike[str] | None = None,
     silence_threshold: float = DEFAULT_SILENCE_THRESHOLD,
+    max_peak: float = MAX_PEAK,
 ) -> np.ndarray:
-    """Check a decoded mono waveform: non-empty, finite, not silent.
+    """Check a decoded mono waveform: non-empty, finite, within range, not silent.
 
     Args:
         x: Mono samples (any float/int dtype).
@@ -146,12 +161,13 @@ def validate_waveform(
         path: Source file, for the message.
         silence_threshold: A clip whose peak ``max|x|`` is below this is rejected as silent
             (0 disables the check).
+        max_peak: A clip whose peak is above this is rejected as ``out_of_range`` (0 disables it).
 
     Returns:
         The samples as float32.
 
     Raises:
-        AudioError: ``zero_length``, ``non_finite`` or ``silent``.
+        AudioError: ``zero_length``, ``non_finite``, ``out_of_range`` or ``silent``.
     """
     a = np.asarray(x)
     if a.ndim != 1:
@@ -166,12 +182,54 @@ def validate_waveform(
             f"{_who(path, item_id)}{bad} of {a.size} samples are NaN or infinite", "non_finite"
         )
     peak = float(np.max(np.abs(a)))
+    if max_peak > 0 and peak > max_peak:
+        raise AudioError(
+            f"{_who(path, item_id)}samples far outside [-1, 1] (peak amplitude {peak:.3g} > {max_peak:g}): "
+            "unscaled audio (integer PCM stored as float?); rescale it to [-1, 1]", "out_of_range",
+        )
     if silence_threshold > 0 and peak < silence_threshold:
         raise AudioError(
             f"{_who(path, item_id)}all-silent audio (peak amplitude {peak:.2g} < {silence_threshold:g})",
             "silent",
         )
     return a
+
+
+def check_sample_rate(sr: int, *, item_id: str | None = None, path: str | os.PathLike[str] | None = None) -> int:
+    """Refuse a sample rate below :data:`MIN_SAMPLE_RATE` (``low_sample_rate``); return it as an int."""
+    if int(sr) < MIN_SAMPLE_RATE:
+        raise AudioError(f"{_who(path, item_id)}sample rate {sr} Hz is below {MIN_SAMPLE_RATE} Hz: too low to "
+                         "carry speech for the encoders", "low_sample_rate")
+    return int(sr)
+
+
+def _wav_shortfall(path: Path) -> tuple[int, int] | None:
+    """``(declared, present)`` data bytes of a RIFF/WAVE file whose data chunk is cut short, else None.
+
+    Hand-written because libsndfile silently clamps a short data chunk to the bytes present.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            pos = 12
+            for _ in range(64):  # a WAV has a handful of chunks; bound the walk
+                ch = fh.read(8)
+                if len(ch) < 8:
+                    return None
+                cid, n = ch[:4], int.from_bytes(ch[4:8], "little")
+                pos += 8
+                if cid == b"data":
+                    present = size - pos
+                    # 0 and 0xFFFFFFFF mark streamed / RF64 files whose size is not in this header
+                    return (n, present) if n not in (0, 0xFFFFFFFF) and n > present else None
+                pos += n + (n & 1)
+                fh.seek(pos)
+    except OSError:
+        return None
+    return None
 
 
 def load_audio(
@@ -214,6 +272,11 @@ def load_audio(
         ) from exc
     if data.shape[0] == 0:
         raise AudioError(f"{_who(p, item_id)}zero-length audio (no samples)", "zero_length")
+    check_sample_rate(sr, item_id=item_id, path=p)
+    short = _wav_shortfall(p)
+    if short is not None:
+        raise AudioError(f"{_who(p, item_id)}truncated WAV: the header announces {short[0]} data bytes, the file "
+                         f"holds {short[1]} (a partial copy?)", "truncated")
     x = downmix(data)
     # Validate before resampling: a NaN spreads over the whole filter and an empty clip cannot be
     # filtered.

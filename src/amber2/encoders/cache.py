@@ -17,9 +17,10 @@ Layout (``CACHE`` is the folder given to :func:`amber2.encoders.extract`)::
   utterances with the same audio share one row; changing the encoder never mixes embeddings.
 * **Atomic shards.** A shard is written to a hidden temporary name and renamed when complete; the
   writer's index is then rewritten atomically. A temporary file is never read. A shard whose header
-  or size does not check out (truncated by a crash of the disk, say) is ignored with a warning and its
-  rows are recomputed. A shard written just before a kill, whose index update was lost, is found by
-  scanning and used.
+  or size does not check out (truncated by a crash of the disk, say), or whose data bytes no longer
+  match the SHA-256 stored in its header (``sha256`` metadata: bit rot, a bad copy), is ignored with a
+  warning naming it and its rows are recomputed by the next extraction. A shard written just before
+  a kill, whose index update was lost, is found by scanning and used.
 * **Writers.** Every process (rank) writes its own shards, index and items files under a unique
   writer id, so several processes, GPUs or machines can fill one cache at once with no locking;
   caches filled apart are joined with :func:`merge_caches`.
@@ -27,6 +28,7 @@ Layout (``CACHE`` is the folder given to :func:`amber2.encoders.extract`)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -65,8 +67,10 @@ def new_writer_id(rank: int = 0, world: int = 1) -> str:
 def _read_shard_header(path: Path) -> dict[str, Any] | None:
     """Parse and check a safetensors shard's header; None if the file is incomplete or not ours.
 
-    A file is accepted when its 8-byte header length, JSON header, tensor offsets and total size agree
-    and its metadata lists exactly one key per row of ``embeddings``.
+    A file is accepted when its 8-byte header length, JSON header, tensor offsets and total size agree,
+    its metadata lists exactly one key per row of ``embeddings``, and the data bytes hash to the
+    ``sha256`` its metadata records (shards written before data checksums have none and are accepted
+    on the header checks alone).
     """
     try:
         size = path.stat().st_size
@@ -86,9 +90,19 @@ def _read_shard_header(path: Path) -> dict[str, Any] | None:
         keys = json.loads(meta["keys"])
         if len(keys) != int(emb["shape"][0]):
             return None
+        if "sha256" in meta:
+            with open(path, "rb") as fh:
+                fh.seek(8 + n)
+                if _data_digest(fh.read(end)) != meta["sha256"]:
+                    return None
         return {"keys": keys, "rows": int(emb["shape"][0]), "dim": int(emb["shape"][1]), "meta": meta}
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _data_digest(data: bytes | memoryview) -> str:
+    """SHA-256 of a shard's tensor data bytes (what its ``sha256`` metadata records)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -320,7 +334,8 @@ class ShardWriter:
         name = f"{self.writer_id}-{self._seq:05d}.safetensors"
         arr = np.ascontiguousarray(np.stack(self._rows).astype(np.float32))
         meta = {"keys": json.dumps(self._keys), "fingerprint": self.store.fingerprint,
-                "modality": self.store.modality, "writer": self.writer_id}
+                "modality": self.store.modality, "writer": self.writer_id,
+                "sha256": _data_digest(memoryview(arr).cast("B"))}
         with atomic_path(self.store.dir / "shards" / name, suffix=".safetensors") as tmp:
             save_file({"embeddings": arr}, str(tmp), metadata=meta)
         self._index["shards"][name] = len(self._keys)

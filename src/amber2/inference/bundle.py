@@ -16,8 +16,10 @@ everything needed to use the model on new recordings::
 
 Compatibility rules when loading (:func:`load_bundle`):
 
-* a missing directory, a missing ``model.json`` or ``model.safetensors``, unreadable JSON or weights
-  that do not fit the described architecture: :class:`BundleError` naming the file;
+* a missing directory, a missing ``model.json`` or ``model.safetensors``, a file whose SHA-256 differs
+  from ``checksums.json`` (written at save, last), unreadable JSON, a ``bundle_format`` that is not a
+  whole number, weights holding NaN or inf, or weights that do not fit the described architecture:
+  :class:`BundleError` naming the file;
 * a newer checkpoint or bundle format than this amber2 reads: :class:`BundleError` ("upgrade amber2");
 * an amber2 version outside this one's compatible series (:func:`versions_compatible`, semantic
   versioning: before 1.0 the same ``major.minor``, e.g. ``0.1.x`` with ``0.1.y``; from 1.0 on the same
@@ -36,7 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from amber2._version import __version__
-from amber2.training.checkpoint import META, WEIGHTS, CheckpointError, load_checkpoint, save_checkpoint
+from amber2.training.checkpoint import (
+    META,
+    WEIGHTS,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+    verify_checkpoint,
+)
 from amber2.utils.logging import get_logger
 
 __all__ = [
@@ -254,6 +263,12 @@ def read_bundle_info(path: str | os.PathLike[str], *, allow_version_mismatch: bo
         raise BundleError(f"model bundle {p} is incomplete: missing {', '.join(missing)} "
                           f"(a bundle holds {META} and {WEIGHTS}; was it copied whole?)")
     try:
+        if not verify_checkpoint(p):
+            log.warning("bundle %s has no checksums.json (saved before amber2 checked bundle integrity); "
+                        "its files cannot be verified", p)
+    except CheckpointError as exc:
+        raise BundleError(str(exc)) from None
+    try:
         meta = json.loads((p / META).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{p / META} is not valid JSON: {exc}") from None
@@ -272,13 +287,23 @@ def read_bundle_info(path: str | os.PathLike[str], *, allow_version_mismatch: bo
     md = meta.get("metadata") or {}
     if not isinstance(md, dict):
         raise BundleError(f"{p / META}: 'metadata' must be a JSON object")
-    bfmt = int(md.get("bundle_format", BUNDLE_FORMAT))
+    raw_bfmt = md.get("bundle_format", BUNDLE_FORMAT)
+    if isinstance(raw_bfmt, bool) or not isinstance(raw_bfmt, int) or raw_bfmt < 1:
+        raise BundleError(f"{p / META}: metadata.bundle_format must be a whole number >= 1, got {raw_bfmt!r}")
+    bfmt = raw_bfmt
     if bfmt > BUNDLE_FORMAT:
         raise BundleError(f"bundle {p} has bundle format {bfmt} (written by amber2 {written_by}); this amber2 "
                           f"{__version__} reads bundle format <= {BUNDLE_FORMAT}: upgrade amber2")
     _check_version(p, written_by, allow_version_mismatch)
     if "model" not in meta or "classes" not in meta:
         raise BundleError(f"{p / META} lacks the model config or the class names")
+    classes = meta["classes"]
+    if not isinstance(classes, list) or not all(isinstance(c, str) and c for c in classes) \
+            or len(set(classes)) != len(classes):
+        raise BundleError(f"{p / META}: 'classes' must be a list of distinct non-empty names, got {classes!r}")
+    n_out = (meta.get("model") or {}).get("n_classes") if isinstance(meta.get("model"), dict) else None
+    if n_out is not None and n_out != len(classes):
+        raise BundleError(f"{p / META}: {len(classes)} class name(s) {classes} for a model with {n_out} outputs")
     return meta
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from amber2.utils.csvsafe import escape_cell
 from amber2.utils.io import atomic_path
 
 __all__ = [
@@ -262,7 +263,7 @@ class PredictionWriter:
         self.count += 1
         self.errors += 0 if prediction.ok else 1
         if self.fmt == "csv":
-            self._csv.writerow(prediction.to_flat())
+            self._csv.writerow({k: escape_cell(v) for k, v in prediction.to_flat().items()})
         elif self.fmt == "jsonl":
             self._fh.write(json.dumps(prediction.to_dict(), ensure_ascii=False, allow_nan=False) + "\n")
         else:

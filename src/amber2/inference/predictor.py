@@ -24,7 +24,7 @@ import numpy as np
 from scipy.special import softmax
 
 from amber2.encoders.base import AudioEncoder, Encoder, EncoderError, TextEncoder, encode_isolating_failures
-from amber2.inference.bundle import load_bundle, save_bundle
+from amber2.inference.bundle import BundleError, load_bundle, save_bundle
 from amber2.inference.inputs import InputItem, attach_transcripts, collect_inputs, read_transcripts
 from amber2.inference.prediction import Prediction, modality_conflict
 from amber2.metrics import row_entropy
@@ -124,8 +124,11 @@ class AmbER2:
         md = meta.get("metadata") or {}
         specs: dict[str, Any] = dict(md.get("encoders") or {})
         specs.update(encoders or {})
-        return cls(net, classes=meta["classes"], encoders=specs, metadata=md, device=dev, path=path,
-                   encoder_options=encoder_options, amber2_version=meta.get("amber2_version"))
+        try:
+            return cls(net, classes=meta["classes"], encoders=specs, metadata=md, device=dev, path=path,
+                       encoder_options=encoder_options, amber2_version=meta.get("amber2_version"))
+        except (ValueError, TypeError) as exc:  # classes that do not fit the outputs, bad encoder specs
+            raise BundleError(f"bundle {path}: {exc}") from None
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
         """Save this model (weights, classes, encoder specs and metadata) as a bundle directory."""
@@ -345,6 +348,22 @@ class AmbER2:
     def _summaries(
         self, ids: Sequence[str], probs: Mapping[str, np.ndarray], missing: Sequence[str]
     ) -> list[Prediction]:
+        """One prediction per row; a row whose output holds NaN or inf becomes a per-item failure."""
+        bad = np.zeros(len(ids), dtype=bool)
+        for v in probs.values():
+            bad |= ~np.isfinite(v).all(axis=1)
+        if bad.any():
+            good = np.flatnonzero(~bad)
+            kept = iter(self._summaries([ids[i] for i in good], {h: v[good] for h, v in probs.items()}, missing)
+                        if len(good) else [])
+            where = "" if self.path is None else f" (bundle {self.path})"
+            return [
+                Prediction(id=str(item_id), classes=list(self.classes), error_reason="non_finite_output",
+                           error=f"item {str(item_id)!r}: the model's output holds NaN or inf{where}; the "
+                                 "weights or this item's embedding are not usable")
+                if bad[i] else next(kept)
+                for i, item_id in enumerate(ids)
+            ]
         head, p = self._choose(probs)
         ent = row_entropy(p)
         top = np.argmax(p, axis=1)
@@ -498,7 +517,14 @@ class AmbER2:
     # ------------------------------------------------------------------ the batch engine
     def _load(self, item: InputItem, sr: int, max_seconds: float | None) -> tuple[np.ndarray, float]:
         """Decode / validate / resample one item's audio to ``sr``; raises AudioError."""
-        from amber2.encoders.audio import AudioError, audio_duration, load_audio, resample, validate_waveform
+        from amber2.encoders.audio import (
+            AudioError,
+            audio_duration,
+            check_sample_rate,
+            load_audio,
+            resample,
+            validate_waveform,
+        )
 
         if item.path is not None:
             if max_seconds is not None:
@@ -513,6 +539,7 @@ class AmbER2:
             if w.ndim != 1:
                 raise AudioError(f"item {item.id!r}: expected mono samples, got shape {w.shape}", "unreadable")
             x = validate_waveform(w, item_id=item.id, silence_threshold=0.0)
+            check_sample_rate(int(item.sample_rate), item_id=item.id)
             x = validate_waveform(resample(x, int(item.sample_rate), sr), item_id=item.id)
         dur = x.size / sr
         if max_seconds is not None and dur > max_seconds + 1e-9:

@@ -32,12 +32,13 @@ log = get_logger(__name__)
 _TIE = 1e-9
 
 
-def order_classes(labels: set[str] | list[str]) -> list[str]:
-    """Order label names as inferred classes are ordered: canonical order, then alphabetical.
+def order_classes(labels: set[str] | list[str], first: list[str] | tuple[str, ...] | None = None) -> list[str]:
+    """Order label names as inferred classes are ordered.
 
-    The canonical order is the corpus vocabulary's :data:`amber2.corpora.vocab.CANONICAL_LABELS`.
+    ``first`` (a corpus's own class order, e.g. a manifest's ``votes:<class>`` columns), then the corpus
+    vocabulary's :data:`amber2.corpora.vocab.CANONICAL_LABELS`, then alphabetical.
     """
-    rank = {c: i for i, c in enumerate(CANONICAL_LABELS)}
+    rank = {c: i for i, c in enumerate(dict.fromkeys([*(first or ()), *CANONICAL_LABELS]))}
     return sorted(set(labels), key=lambda c: (rank.get(c, len(rank)), c))
 
 
@@ -173,7 +174,7 @@ def apply_policy(policy: PolicySettings, table: CorpusTable) -> LabelSet:
         classes = list(policy.classes)
     else:
         seen = {resolved[u] for u in np.flatnonzero(mentions)} - {policy.other_class}
-        classes = order_classes(seen)
+        classes = order_classes(seen, table.info.get("class_order"))
         if policy.out_of_set == "keep":
             classes.append(policy.other_class)
     C = len(classes)
@@ -199,6 +200,8 @@ def apply_policy(policy: PolicySettings, table: CorpusTable) -> LabelSet:
         w = 1.0 / per_rater[r]
     else:
         w = np.ones(len(r), dtype=np.float64)
+    row_w = votes["weight"].to_numpy(dtype=np.float64)[rows] if m else np.zeros(0)
+    w = w * row_w[r]  # a vote row of weight k counts as k raters giving its labels (aggregated counts)
     if policy.votes == "combined" and policy.synthetic_weight != 1.0:
         w = np.where(row_synthetic[r], w * policy.synthetic_weight, w)
 
@@ -210,7 +213,8 @@ def apply_policy(policy: PolicySettings, table: CorpusTable) -> LabelSet:
         counts = np.zeros((n, 0), dtype=np.float64)
     n_votes = counts.sum(axis=1)
     rater_counted = np.flatnonzero(np.bincount(r, minlength=m) > 0)
-    n_raters = np.bincount(row_item[rater_counted], minlength=n).astype(np.int64)
+    n_raters = np.rint(np.bincount(row_item[rater_counted], weights=row_w[rater_counted],
+                                   minlength=n)).astype(np.int64)
     has_rows = np.bincount(row_item, minlength=n) > 0
     mark(~has_rows, "no_votes")
     mark(n_votes <= 0, "no_valid_votes")

@@ -18,18 +18,33 @@ Endpoints:
 ``GET /docs``, ``GET /openapi.json``
     The interactive docs and the schema.
 
-Errors are JSON ``{"detail": "<what is wrong>", "error": "<code>"}`` with status:
+Errors are JSON ``{"detail": "<what is wrong>", "error": "<code>"}`` with status (every 4xx and 5xx,
+including those the framework raises itself, e.g. a multipart body without a boundary):
 
 =====  =====================================================================================
+400    a body that cannot be parsed (``bad_request``: a multipart body without boundary, ...)
+401    a bearer token is configured (``AMBER2_SERVE_TOKEN``) and the request lacks it
+       (``unauthorized``)
 413    upload larger than ``max_upload_mb`` (checked from Content-Length before reading, and while
        reading a body without one)
 415    the request is not multipart, the file's content type is not audio, or it does not decode as
        audio (including a Git LFS pointer)
 422    empty file, no samples, silent clip, clip shorter than the encoder needs or longer than
        ``max_duration_s``, a transcript over ``max_transcript_chars``, a missing ``file`` field
-503    more than ``workers + max_queue`` predictions in flight (retry later)
+503    no prediction slot freed within ``queue_wait_s`` (``busy``; retry later)
 500    an unexpected failure inside the model (logged; the service keeps serving)
 =====  =====================================================================================
+
+Admission: at most ``workers + max_queue`` requests to ``/predict`` are admitted at once. A request
+beyond that waits *before its body is read* (the upload stays in the client's socket) for up to
+``queue_wait_s`` seconds, and is then answered 503 without reading it; so a burst of clients is
+served at the workers' pace instead of each upload being read and then thrown away.
+
+Security (see docs/security.md): every response carries ``X-Content-Type-Options: nosniff``,
+``X-Frame-Options: DENY`` and ``Referrer-Policy: no-referrer``; the page and its files also a
+``Content-Security-Policy`` allowing only this origin. CORS is off unless ``cors_origins`` is given.
+With a token in the environment variable ``AMBER2_SERVE_TOKEN`` (or ``api_token=``), ``/predict``
+and ``/health`` need ``Authorization: Bearer <token>``.
 
 Concurrency: decoding, encoding and the heads run in a dedicated thread pool (``workers`` threads)
 so the event loop never blocks; each encoder runs under its own lock (see
@@ -40,6 +55,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
+import json
 import os
 import tempfile
 import threading
@@ -52,15 +70,26 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from amber2._version import __version__
 from amber2.utils.logging import get_logger
 
-__all__ = ["ServiceLimits", "create_app", "serve"]
+__all__ = ["TOKEN_ENV", "ServiceLimits", "create_app", "serve"]
 
 log = get_logger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: Environment variable holding the optional bearer token.
+TOKEN_ENV = "AMBER2_SERVE_TOKEN"
+#: Content-Security-Policy of the page: scripts, styles, media and requests from this origin only.
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+            "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+            "form-action 'self'; frame-ancestors 'none'")
+_NO_CSP = ("/docs", "/redoc", "/openapi.json")  # Swagger UI loads its script from a CDN
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type",
+               422: "invalid_request", 429: "busy", 503: "busy"}
 
 #: Content types accepted for the uploaded file (besides any ``audio/*``).
 ACCEPTED_TYPES = frozenset({"application/octet-stream", "video/webm", "video/ogg", "application/ogg", ""})
@@ -69,7 +98,7 @@ ACCEPTED_TYPES = frozenset({"application/octet-stream", "video/webm", "video/ogg
 _STATUS = {
     "unreadable": 415, "lfs_pointer": 415,
     "empty_file": 422, "zero_length": 422, "non_finite": 422, "silent": 422, "too_short": 422, "too_long": 422,
-    "no_input": 422, "missing": 422,
+    "no_input": 422, "missing": 422, "out_of_range": 422, "truncated": 422, "low_sample_rate": 422,
 }
 
 Scope = MutableMapping[str, Any]
@@ -87,15 +116,21 @@ class ServiceLimits:
         max_duration_s: Longest accepted clip in seconds.
         max_transcript_chars: Longest accepted transcript.
         workers: Threads running predictions.
-        max_queue: Predictions waiting for a worker before new ones get 503.
+        max_queue: Admitted predictions waiting for a worker; requests beyond ``workers + max_queue``
+            wait unread at the door.
+        queue_wait_s: How long a request waits at the door for a slot before 503 (0: at once).
     """
 
     def __init__(self, *, max_upload_mb: float = 10.0, max_duration_s: float = 60.0,
-                 max_transcript_chars: int = 5000, workers: int = 2, max_queue: int = 32):
+                 max_transcript_chars: int = 5000, workers: int = 2, max_queue: int = 32,
+                 queue_wait_s: float = 30.0):
         if max_upload_mb <= 0 or max_duration_s <= 0:
             raise ValueError("max_upload_mb and max_duration_s must be positive")
         if workers < 1 or max_queue < 0:
             raise ValueError("workers must be >= 1 and max_queue >= 0")
+        if not 0 <= queue_wait_s <= 3600:
+            raise ValueError(f"queue_wait_s must be in [0, 3600], got {queue_wait_s}")
+        self.queue_wait_s = float(queue_wait_s)
         self.max_upload_mb = float(max_upload_mb)
         self.max_duration_s = float(max_duration_s)
         self.max_transcript_chars = int(max_transcript_chars)
@@ -111,11 +146,117 @@ class ServiceLimits:
         """JSON-ready dict."""
         return {"max_upload_mb": self.max_upload_mb, "max_duration_s": self.max_duration_s,
                 "max_transcript_chars": self.max_transcript_chars, "workers": self.workers,
-                "max_queue": self.max_queue}
+                "max_queue": self.max_queue, "queue_wait_s": self.queue_wait_s}
 
 
 class _BodyTooLargeError(Exception):
     pass
+
+
+async def _send_json(send: Send, status: int, detail: str, code: str,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer from ASGI middleware with the service's error JSON (and close the connection)."""
+    body = json.dumps({"detail": detail, "error": code}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"), *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _Admission:
+    """ASGI middleware for the prediction endpoint: bearer token, then a free slot, before the body is read.
+
+    Args:
+        app: The wrapped app.
+        slots: Requests admitted at once (``workers + max_queue``).
+        wait_s: How long a request waits for a slot before 503.
+        token: Bearer token required on ``protected`` paths (None: no authentication).
+        state: The service's counters (``in_flight`` is kept here).
+        lock: Lock of ``state``.
+    """
+
+    def __init__(self, app: Any, *, slots: int, wait_s: float, token: str | None, state: dict[str, int],
+                 lock: threading.Lock, paths: tuple[str, ...] = ("/predict",),
+                 protected: tuple[str, ...] = ("/predict", "/health")):
+        self.app = app
+        self.slots = asyncio.Semaphore(int(slots))
+        self.wait_s = float(wait_s)
+        self.token = token.encode() if token else None
+        self.state, self.lock = state, lock
+        self.paths, self.protected = paths, protected
+
+    def _authorized(self, scope: Scope) -> bool:
+        for k, v in scope.get("headers", []):
+            if k == b"authorization":
+                scheme, _, given = v.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token or b"")
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.token is not None and scope.get("path") in self.protected and not self._authorized(scope):
+            await _send_json(send, 401, "this service needs 'Authorization: Bearer <token>' (the token set in "
+                             f"{TOKEN_ENV} where it runs)", "unauthorized", [(b"www-authenticate", b"Bearer")])
+            return
+        if scope.get("method") != "POST" or scope.get("path") not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        try:
+            if self.wait_s <= 0 and self.slots.locked():
+                raise TimeoutError
+            await asyncio.wait_for(self.slots.acquire(), self.wait_s if self.wait_s > 0 else None)
+        except TimeoutError:
+            with self.lock:
+                busy = self.state["in_flight"]
+            await _send_json(send, 503, f"server busy: {busy} predictions in flight and no slot freed within "
+                             f"{self.wait_s:g} s; retry shortly (the upload was not read)", "busy",
+                             [(b"retry-after", b"1")])
+            return
+        with self.lock:
+            self.state["in_flight"] += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            with self.lock:
+                self.state["in_flight"] -= 1
+            self.slots.release()
+
+
+class _SecurityHeaders:
+    """ASGI middleware adding nosniff, frame and referrer headers to every response, and the page's CSP."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = not str(scope.get("path", "")).startswith(_NO_CSP)
+
+        async def with_headers(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                headers = [(k, v) for k, v in msg.get("headers", [])
+                           if k.lower() not in (b"x-content-type-options", b"x-frame-options")]
+                headers += [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                            (b"referrer-policy", b"no-referrer")]
+                if csp:
+                    headers.append((b"content-security-policy", PAGE_CSP.encode()))
+                msg = {**msg, "headers": headers}
+            await send(msg)
+
+        await self.app(scope, receive, with_headers)
 
 
 class _UploadLimit:
@@ -132,15 +273,9 @@ class _UploadLimit:
         self.paths = paths
 
     async def _reject(self, send: Send, declared: int | None) -> None:
-        import json
-
         size = f" ({declared / 1048576:.1f} MiB)" if declared else ""
-        body = json.dumps({"detail": f"upload too large{size}: the limit is {self.file_limit / 1048576:g} MiB",
-                           "error": "too_large"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await _send_json(send, 413, f"upload too large{size}: the limit is {self.file_limit / 1048576:g} MiB",
+                         "too_large")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in self.paths:
@@ -194,6 +329,9 @@ def create_app(
     max_transcript_chars: int = 5000,
     workers: int | None = None,
     max_queue: int = 32,
+    queue_wait_s: float = 30.0,
+    api_token: str | None = None,
+    cors_origins: list[str] | None = None,
     torch_threads: int | None = 1,
     device: str | None = None,
     warm_up: bool = True,
@@ -208,7 +346,12 @@ def create_app(
         max_duration_s: Longest clip (s) -> 422 above (read from the file header before decoding).
         max_transcript_chars: Longest transcript -> 422 above.
         workers: Prediction threads (default: min(2, CPU count)).
-        max_queue: Requests allowed to wait for a worker; beyond ``workers + max_queue`` in flight -> 503.
+        max_queue: Admitted requests allowed to wait for a worker; beyond ``workers + max_queue`` a request
+            waits unread at the door.
+        queue_wait_s: Longest wait at the door for a slot before 503 (0: refuse at once).
+        api_token: Bearer token required by ``/predict`` and ``/health`` (default: the environment
+            variable ``AMBER2_SERVE_TOKEN``; unset or empty: no authentication).
+        cors_origins: Origins allowed to call the API from a browser (CORS); None: CORS off.
         torch_threads: ``torch.set_num_threads`` for the process (1: the workers run side by side
             instead of fighting over cores); None leaves it.
         device: Torch device when ``model`` is a path.
@@ -234,7 +377,10 @@ def create_app(
         model, device=device, allow_version_mismatch=allow_version_mismatch)
     limits = ServiceLimits(max_upload_mb=max_upload_mb, max_duration_s=max_duration_s,
                            max_transcript_chars=max_transcript_chars,
-                           workers=workers or max(1, min(2, os.cpu_count() or 1)), max_queue=max_queue)
+                           workers=workers or max(1, min(2, os.cpu_count() or 1)), max_queue=max_queue,
+                           queue_wait_s=queue_wait_s)
+    token = api_token if api_token is not None else os.environ.get(TOKEN_ENV)
+    token = (token or "").strip() or None
     if warm_up:
         net.warm_up()
     transcriber = net._asr_model(asr) if asr is not None else None
@@ -257,9 +403,25 @@ def create_app(
     app.state.model = net
     app.state.limits = limits
     app.state.stats = state
+    app.add_middleware(_Admission, slots=limits.workers + limits.max_queue, wait_s=limits.queue_wait_s,
+                       token=token, state=state, lock=state_lock)
     app.add_middleware(_UploadLimit, limit_bytes=limits.max_upload_bytes)
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["authorization", "content-type"])
+    app.add_middleware(_SecurityHeaders)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, default=str)
+        if exc.status_code == 400 and request.url.path == "/predict":
+            detail = f"cannot parse the request body as multipart/form-data ({detail})"
+        return _error(exc.status_code, detail, code, dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -310,6 +472,8 @@ def create_app(
                                                           "answers and the result is flagged partial)"),
     ) -> Any:
         filename = os.path.basename(file.filename or "upload")
+        if len(filename) > 255:  # a file name no file system keeps; shorten it for messages and the id
+            filename = filename[:120] + "..." + filename[-8:]
         ctype = (file.content_type or "").split(";")[0].strip().lower()
         if not (ctype.startswith("audio/") or ctype in ACCEPTED_TYPES):
             return _error(415, f"{filename}: content type {ctype!r} is not audio (send audio/wav, audio/flac, "
@@ -324,13 +488,7 @@ def create_app(
                           "too_large")
         if not data:
             return _error(422, f"{filename}: empty file (0 bytes)", "empty_file")
-        with state_lock:
-            if state["in_flight"] >= limits.workers + limits.max_queue:
-                busy = state["in_flight"]
-                return _error(503, f"server busy: {busy} predictions in flight; retry shortly", "busy",
-                              {"Retry-After": "1"})
-            state["in_flight"] += 1
-        try:
+        try:  # the slot was taken by the admission middleware before the body was read
             loop = asyncio.get_running_loop()
             pred = await loop.run_in_executor(executor, _run, data, filename, text)
         except Exception as exc:  # the service keeps serving
@@ -338,9 +496,6 @@ def create_app(
             with state_lock:
                 state["errors"] += 1
             return _error(500, f"{filename}: prediction failed: {type(exc).__name__}: {exc}", "internal_error")
-        finally:
-            with state_lock:
-                state["in_flight"] -= 1
         with state_lock:
             state["served"] += 1
         if not pred.ok:
@@ -367,5 +522,9 @@ def serve(model: Any, *, host: str = "127.0.0.1", port: int = 8000, log_level: s
     """
     import uvicorn
 
+    token = options.get("api_token") or os.environ.get(TOKEN_ENV)
+    if not _is_loopback(host) and not (token or "").strip():
+        log.warning("serving on %s, beyond loopback, without a token: anyone who can reach this port can use "
+                    "the model; set %s (see docs/security.md)", host, TOKEN_ENV)
     app = create_app(model, **options)
     uvicorn.run(app, host=host, port=int(port), log_level=log_level)

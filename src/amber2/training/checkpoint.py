@@ -5,6 +5,9 @@ A checkpoint directory holds::
     model.safetensors   the weights of an AmbER2Model (state dict, float32)
     model.json          format version, amber2 version, the ModelConfig, class names, seed and any
                         caller metadata (label policy, training config, metrics, encoders' spec)
+    checksums.json      SHA-256 of both files, written last (:mod:`amber2.utils.integrity`); loading
+                        verifies it first and refuses a changed or truncated file by name, then
+                        refuses weights holding NaN or inf
 
 Inference bundles (:mod:`amber2.inference`) build on this format.
 """
@@ -21,13 +24,15 @@ import torch
 
 from amber2._version import __version__
 from amber2.model.heads import AmbER2Model, ModelConfig
+from amber2.utils.integrity import verify_checksums, write_checksums
 from amber2.utils.io import atomic_path, atomic_write_json
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "load_checkpoint", "save_checkpoint", "verify_checkpoint"]
 
 CHECKPOINT_FORMAT = 1
 WEIGHTS = "model.safetensors"
 META = "model.json"
+CHECKSUMS = "checksums.json"
 
 
 class CheckpointError(ValueError):
@@ -66,6 +71,7 @@ def save_checkpoint(
         raise ValueError(f"{len(classes)} class names for a model with {config.n_classes} outputs")
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
+    (out / CHECKSUMS).unlink(missing_ok=True)  # a half-rewritten folder must not pass verification
     tensors = {k: v.detach().to(torch.float32).contiguous().cpu() for k, v in state.items()}
     with atomic_path(out / WEIGHTS) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "amber2", "amber2_version": __version__})
@@ -74,7 +80,20 @@ def save_checkpoint(
         "model": config.to_dict(), "classes": list(classes), "metadata": dict(metadata or {}),
     }
     atomic_write_json(out / META, meta)
+    write_checksums(out, [META, WEIGHTS], CHECKSUMS)
     return out
+
+
+def verify_checkpoint(path: str | os.PathLike[str]) -> bool:
+    """Check the files of a checkpoint against its ``checksums.json``.
+
+    Returns:
+        True when verified; False for a checkpoint saved before checksums were written.
+
+    Raises:
+        CheckpointError: A file is missing or its bytes changed (the message names it).
+    """
+    return verify_checksums(path, CHECKSUMS, error=CheckpointError) is not None
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: str = "cpu") -> tuple[AmbER2Model, dict[str, Any]]:
@@ -92,9 +111,10 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str = "cpu") 
     p = Path(path)
     if not (p / META).exists() or not (p / WEIGHTS).exists():
         raise CheckpointError(f"{p} is not an amber2 checkpoint: expected {META} and {WEIGHTS}")
+    verify_checkpoint(p)
     try:
         meta = json.loads((p / META).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{p / META} is not valid JSON: {exc}") from None
     if meta.get("format") != "amber2.checkpoint":
         raise CheckpointError(f"{p / META} is not an amber2 checkpoint description")
@@ -106,6 +126,10 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str = "cpu") 
     config = ModelConfig.from_dict(meta["model"])
     model = AmbER2Model(config)
     state = load_file(str(p / WEIGHTS), device=map_location)
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{p / WEIGHTS}: weight {name!r} holds NaN or inf values; the model is "
+                                  "unusable (re-train or re-export it)")
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:

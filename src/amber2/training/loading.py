@@ -18,13 +18,17 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from amber2.training.config import DataConfig
 from amber2.training.data import DataError, LabeledSet
+from amber2.utils.csvsafe import unescape_frame
+
+if TYPE_CHECKING:
+    from amber2.labels import LabelPolicy
 
 __all__ = ["TrainingData", "load_arrays", "load_training_data", "read_folds", "read_official_split"]
 
@@ -57,7 +61,7 @@ def read_folds(path: str | os.PathLike[str], ids: list[str]) -> tuple[np.ndarray
     Returns:
         ``(folds, missing)``: the fold of each id (-1 for ids the file does not list) and those ids.
     """
-    df = pd.read_csv(path, dtype={"id": str})
+    df = unescape_frame(pd.read_csv(path, dtype={"id": str}))
     if not {"id", "fold"} <= set(df.columns):
         raise DataError(f"{path}: a fold file needs columns id,fold (has {list(df.columns)})")
     dup = df["id"][df["id"].duplicated()].tolist()
@@ -83,7 +87,7 @@ def read_official_split(path: str | os.PathLike[str], ids: list[str], test: str 
     if not p.exists():
         raise DataError(f"no official partition file {p} (amber2 prepare writes split.csv for corpora that have "
                         "one, e.g. MSP-Podcast)")
-    df = pd.read_csv(p, dtype={"id": str, "split": str}, keep_default_na=False)
+    df = unescape_frame(pd.read_csv(p, dtype={"id": str, "split": str}, keep_default_na=False))
     if not {"id", "split"} <= set(df.columns):
         raise DataError(f"{p}: needs columns id,split (has {list(df.columns)})")
     part = dict(zip(df["id"], df["split"]))
@@ -182,8 +186,7 @@ def load_training_data(config: DataConfig, *, require_folds: bool = True) -> Tra
 
     corpus_dir = Path(config.corpus)
     table = CorpusTable.read(corpus_dir)
-    policy_name = config.policy or _prepared_policy(corpus_dir) or "eq1"
-    policy = load_policy(policy_name)
+    policy = _prepared_policy(corpus_dir, config.policy) or load_policy(config.policy or "eq1")
     if config.policy_overrides:
         policy = policy.replace(**config.policy_overrides)
     labels = policy.apply(table)
@@ -242,11 +245,25 @@ def load_training_data(config: DataConfig, *, require_folds: bool = True) -> Tra
     return TrainingData(data, folds, info, encoders, pol)
 
 
-def _prepared_policy(corpus_dir: Path) -> str | None:
+def _prepared_policy(corpus_dir: Path, wanted: str | None) -> LabelPolicy | None:
+    """The policy ``amber2 prepare`` saved with the corpus (``policy.json``), when it is the one wanted.
+
+    With no policy asked for, the saved one is used (a custom policy such as the demo's travels with
+    its corpus); a policy asked for by the saved one's name also resolves to it. Corpora prepared
+    before policies were saved fall back to the name recorded in ``summary.json``.
+    """
+    from amber2.corpora.table import PREPARED_POLICY
+    from amber2.labels import LabelPolicy, load_policy
     from amber2.utils.io import read_json
 
-    f = corpus_dir / "summary.json"
-    if not f.exists():
+    saved = corpus_dir / PREPARED_POLICY
+    if saved.is_file():
+        policy = LabelPolicy.load(saved)
+        if wanted is None or wanted == policy.name:
+            return policy
         return None
-    s = read_json(f)
-    return (s.get("prepare") or {}).get("policy")
+    f = corpus_dir / "summary.json"
+    if wanted is not None or not f.exists():
+        return None
+    name = (read_json(f).get("prepare") or {}).get("policy")
+    return None if name is None else load_policy(name)

@@ -36,13 +36,14 @@ from amber2._version import __version__
 from amber2.training.config import TrainConfig
 from amber2.training.data import LabeledSet
 from amber2.training.protocol import ProtocolResult, paired_comparison
+from amber2.utils.csvsafe import escape_frame, unescape_frame
 from amber2.utils.io import atomic_path, atomic_write_json, atomic_write_text, read_json
 
 __all__ = ["RunRecord", "load_run", "write_run_files"]
 
 
 def _csv(df: pd.DataFrame, path: Path) -> None:
-    atomic_write_text(path, df.to_csv(index=False))
+    atomic_write_text(path, escape_frame(df).to_csv(index=False))
 
 
 def write_run_files(
@@ -153,7 +154,7 @@ def load_run(path: str | os.PathLike[str]) -> RunRecord:
         f = p / name
         if not f.exists() or f.stat().st_size <= 1:
             return pd.DataFrame()
-        return pd.read_csv(f)
+        return unescape_frame(pd.read_csv(f))
 
     with np.load(p / "predictions.npz", allow_pickle=False) as z:
         preds = {k: z[k] for k in z.files}

@@ -10,9 +10,16 @@ researcher checks before training::
     DIR/summary.md       the same for people
     DIR/folds.csv        id,fold (test fold 0..k-1, -1 = in no fold) for the chosen scheme
     DIR/split.csv        id,split (MSP-Podcast official partitions, when the release gives them)
+    DIR/policy.json      the label policy itself, so a corpus prepared with a custom policy (the demo's
+                         ``demo-4class``) trains without knowing its name
+    DIR/prepared.json    SHA-256 of each file above, written last
 
-Each file is written atomically. The defaults per corpus kind are
-:data:`amber2.corpora.prepare.CORPUS_DEFAULTS`.
+Each file is written atomically, and the folder as one unit: ``prepared.json`` is first rewritten as
+"incomplete" (and the previous run's files that this run may not rewrite are removed), and only when
+every file is written does it list their checksums. Reading the folder
+(:meth:`~amber2.corpora.table.CorpusTable.read`) verifies them, so a prepare killed mid-write never
+pairs a new ``corpus.parquet`` with an old ``summary.json`` or ``folds.csv``. The defaults per corpus
+kind are :data:`amber2.corpora.prepare.CORPUS_DEFAULTS`.
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ import pandas as pd
 from amber2.corpora.folds import FoldError, make_folds, official_split
 from amber2.corpora.prepare import CORPUS_DEFAULTS, corpus_kind, read_corpus
 from amber2.corpora.summary import CorpusSummary, summarize
-from amber2.corpora.table import CorpusTable
+from amber2.corpora.table import PREPARED, PREPARED_POLICY, CorpusTable
 from amber2.labels import LabelPolicy, LabelSet, load_policy
+from amber2.utils.csvsafe import escape_frame
+from amber2.utils.integrity import mark_incomplete, write_checksums
 from amber2.utils.io import atomic_write_json, atomic_write_text
 from amber2.utils.logging import get_logger
 
@@ -112,8 +121,10 @@ def prepare_corpus(
     kk = corpus_kind(kind)
     defaults = CORPUS_DEFAULTS[kk]
     outdir = Path(out).expanduser()
-    outdir.mkdir(parents=True, exist_ok=True)
     table = read_corpus(kk, root, check_audio=check_audio, workers=workers, progress=progress, **reader_options)
+    mark_incomplete(outdir, PREPARED)
+    for stale in ("folds.csv", "split.csv", PREPARED_POLICY):
+        (outdir / stale).unlink(missing_ok=True)
     paths: dict[str, Path] = {"corpus": table.write(outdir / "corpus.parquet")}
 
     labels = None
@@ -156,6 +167,9 @@ def prepare_corpus(
         paths["split"] = atomic_write_text(outdir / "split.csv", _csv(split, "split"))
     paths["summary_json"] = atomic_write_json(outdir / "summary.json", summary.to_dict())
     paths["summary_md"] = atomic_write_text(outdir / "summary.md", summary.to_markdown() + "\n")
+    if pol is not None:
+        paths["policy"] = pol.save(outdir / PREPARED_POLICY)
+    paths["prepared"] = write_checksums(outdir, [p.name for p in paths.values()], PREPARED)
     log.info("prepared %s: %d items -> %s", kk, len(table), outdir)
     return PrepareResult(outdir, table, labels, fold_series, split, summary, paths)
 
@@ -168,4 +182,4 @@ def _policy(spec: Any) -> LabelPolicy | None:
 
 def _csv(series: pd.Series, column: str) -> str:
     frame = pd.DataFrame({"id": series.index.astype(str), column: series.to_numpy()})
-    return frame.to_csv(index=False, lineterminator="\n")
+    return escape_frame(frame).to_csv(index=False, lineterminator="\n")
