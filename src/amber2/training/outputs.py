@@ -79,7 +79,8 @@ def write_run(
     _csv(result.scores, out / "scores.csv")
     _csv(result.selection, out / "selection.csv")
     _csv(comparison, out / "comparison.csv")
-    atomic_write_text(out / "tables.md", paper_tables_markdown(result.summary, comparison))
+    atomic_write_text(out / "tables.md", paper_tables_markdown(result.summary, comparison,
+                                                                   student=result.info["model"].get("student")))
 
     arrays: dict[str, np.ndarray] = {
         "ids": np.asarray(result.ids), "classes": np.asarray(result.classes), "truth": data.Y,
