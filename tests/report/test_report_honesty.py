@@ -47,7 +47,8 @@ def test_one_seed_report_makes_no_spread_claim(one_seed_run, tmp_path):
     for claim in ("exceeds the seed-to-seed spread", "exceed the seed-to-seed spread", "larger than the seed-to-seed",
                   "within the seed-to-seed", "exceed the seed std", "exceeds the seed std", "± 0.000"):
         assert claim not in md, claim
-    assert "the seed-to-seed spread cannot be estimated (fewer than two seeds)" in rep.numbers["sentences"]["headline"][0]
+    head = rep.numbers["sentences"]["headline"][0]
+    assert "the seed-to-seed spread cannot be estimated (fewer than two seeds)" in head
     assert "cannot be set against a seed-to-seed spread" in md
     # report.json: n/a as null
     assert rep.numbers["summary"]["amber2"]["js"]["std"] is None
