@@ -25,6 +25,7 @@ import pandas as pd
 
 from amber2.training.config import DataConfig
 from amber2.training.data import DataError, LabeledSet
+from amber2.utils.io import load_npy, load_npz
 
 __all__ = ["TrainingData", "load_arrays", "load_training_data", "read_folds", "read_official_split"]
 
@@ -112,12 +113,17 @@ def load_arrays(
     arrays: dict[str, np.ndarray] = {}
     if p.is_dir():
         for f in sorted(p.glob("*.npy")):
-            arrays[f.stem] = np.load(f, allow_pickle=False)
+            try:
+                arrays[f.stem] = load_npy(f)
+            except ValueError as exc:
+                raise DataError(str(exc)) from None
         if (p / "ids.txt").exists():
             arrays["ids"] = np.array((p / "ids.txt").read_text(encoding="utf-8").split())
     elif p.suffix == ".npz":
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        try:
+            arrays = load_npz(p)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
     else:
         raise DataError(f"{p}: expected an .npz file or a folder of .npy files")
     for need in ("ids", "y"):
