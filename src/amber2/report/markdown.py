@@ -427,12 +427,31 @@ def _provenance_section(prov: Mapping[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------------------------------- driver
 
 
+#: Files of a run directory that a report must never overwrite (written by ``amber2 train``).
+RUN_FILES: frozenset[str] = frozenset({
+    "results.json", "data.json", "config.yaml", "scores.csv", "selection.csv", "comparison.csv", "tables.md",
+    "predictions.npz",
+})
+
+
 def _resolve_out(run_dir: Path, out: str | os.PathLike[str] | None) -> Path:
+    """The report's Markdown path; refuses one whose Markdown or ``.json`` twin would overwrite a run file.
+
+    Raises:
+        ValueError: ``out`` (or the numbers written beside it, same name with ``.json``) is one of the
+            run's own files (e.g. ``--out RUN/results.md`` would replace ``RUN/results.json``).
+    """
     if out is None:
         return run_dir / "report.md"
     p = Path(out)
     if p.is_dir():
-        return p / "report.md"
+        p = p / "report.md"
+    for target in (p, p.with_suffix(".json")):
+        if target.name in RUN_FILES and (target.exists() or target.parent.resolve() == run_dir.resolve()):
+            what = "the report itself" if target == p else "the report's numbers"
+            raise ValueError(
+                f"--out {p} would write {what} to {target}, a file of the training run that the report must not "
+                f"overwrite; choose another name (default {run_dir / 'report.md'}, numbers in report.json)")
     return p
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from amber2.training.config import DataConfig
-from amber2.training.data import DataError, LabeledSet
+from amber2.training.data import DataError, LabeledSet, _show
 from amber2.utils.io import load_npy, load_npz
 
 __all__ = ["TrainingData", "load_arrays", "load_training_data", "read_folds", "read_official_split"]
@@ -146,7 +146,7 @@ def _leave_out(data: LabeledSet, folds: np.ndarray, missing: list[str], reason: 
     """Drop ``missing`` items (named in a warning, counted under ``reason``) or fail (``on_missing="fail"``)."""
     if not missing:
         return data, folds
-    shown = ", ".join(repr(i) for i in missing[:8]) + (f" ... ({len(missing) - 8} more)" if len(missing) > 8 else "")
+    shown = _show(missing)
     msg = f"{len(missing)} item(s) {what}: {shown}"
     if on_missing == "fail":
         raise DataError(msg + " (data.on_missing=fail)")
@@ -168,7 +168,17 @@ def load_training_data(config: DataConfig, *, require_folds: bool = True) -> Tra
     dropped: dict[str, int] = {}
     if config.arrays:
         data, folds = load_arrays(config.arrays, on_bad_rows=config.on_bad_rows)
-        if config.folds:
+        if config.split == "official":
+            if not config.folds:
+                raise DataError(f"data.split=official with data.arrays ({config.arrays}) needs the partition file: "
+                                "set data.folds=PATH/split.csv (columns id,split: Train, Development, "
+                                f"{config.official_test}), e.g. the split.csv 'amber2 prepare' writes")
+            folds, left_out = read_official_split(config.folds, list(data.ids), config.official_test)
+            for reason, ids_out in left_out.items():
+                data, folds = _leave_out(data, folds, ids_out, reason, "drop", dropped,
+                                         f"are in partition {reason.removeprefix('partition_')!r}, neither Train, "
+                                         f"Development nor {config.official_test}")
+        elif config.folds:
             folds, missing = read_folds(config.folds, data.ids)
             data, folds = _leave_out(data, folds, missing, "no_fold", config.on_missing, dropped,
                                      f"are not in the fold file {config.folds}")
