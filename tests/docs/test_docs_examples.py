@@ -57,8 +57,9 @@ from amber2.training.outputs import write_run
 from amber2.training.protocol import run_protocol
 _rng = np.random.default_rng(0)
 _Y = _rng.dirichlet(np.ones(3), size=60)
-_data = LabeledSet([f"u{i}" for i in range(60)], {"audio": _rng.normal(size=(60, 6)) + 2 * _Y @ _rng.normal(size=(3, 6)),
-                   "text": _rng.normal(size=(60, 5)) + 2 * _Y @ _rng.normal(size=(3, 5))}, _Y, ["a", "b", "c"])
+_X = {"audio": _rng.normal(size=(60, 6)) + 2 * _Y @ _rng.normal(size=(3, 6)),
+      "text": _rng.normal(size=(60, 5)) + 2 * _Y @ _rng.normal(size=(3, 5))}
+_data = LabeledSet([f"u{i}" for i in range(60)], _X, _Y, ["a", "b", "c"])
 _folds = np.arange(60) % 3
 _cfg = load_config(None, ["model.hidden=8", "model.fusion_dim=4", "optim.max_epochs=3", "protocol.seeds=[0,1]",
                           "protocol.grid={lambda_mai: [0.5], kappa: [4.0]}"])
@@ -132,7 +133,8 @@ def _blocks() -> list[Block]:
         text = path.read_text(encoding="utf-8")
         for m in _BLOCK.finditer(text):
             line = text[: m.start("code")].count("\n")
-            out.append(Block(path.relative_to(ROOT).as_posix(), line, m.group("code"), (m.group("marker") or "").strip()))
+            marker = (m.group("marker") or "").strip()
+            out.append(Block(path.relative_to(ROOT).as_posix(), line, m.group("code"), marker))
     return out
 
 
