@@ -141,3 +141,12 @@ def test_one_modality_and_student_titles():
     assert "**Table 3.** AmbER² (audio student) vs the baseline (audio + text)" in md
     assert student_name(two) == "AmbER²"
     np.testing.assert_equal(student_name(one, "audio"), "Audio head, JS objective (no experts)")
+
+
+def test_protocol_table_prints_na_for_one_seed():
+    from amber2.training.protocol import ProtocolResult
+
+    summary = {"amber2": {"js": {"mean": 0.2, "std": float("nan")}, "acc": {"mean": 0.7, "std": 0.01}}}
+    res = ProtocolResult([], pd.DataFrame(), pd.DataFrame(), summary, ["a", "b"], [], 0.0, {})
+    t = res.table(metrics=["js", "acc"])
+    assert t.loc["amber2", "js"] == "0.200 ± n/a" and t.loc["amber2", "acc"] == "0.700 ± 0.010"

@@ -128,12 +128,12 @@ class ProtocolResult:
         return list(self.summary)
 
     def table(self, metrics: Sequence[str] = REPORT_METRICS, digits: int = 3) -> pd.DataFrame:
-        """Mean +- std per system (rows) and metric (columns) as strings."""
-        rows = {}
-        for system, vals in self.summary.items():
-            rows[system] = {
-                m: f"{vals[m]['mean']:.{digits}f} ± {vals[m]['std']:.{digits}f}" for m in metrics if m in vals
-            }
+        """Mean +- std per system (rows) and metric (columns) as strings (``± n/a``: no spread estimable)."""
+        def cell(v: dict[str, float]) -> str:
+            std = f"{v['std']:.{digits}f}" if np.isfinite(v["std"]) else "n/a"
+            return f"{v['mean']:.{digits}f} ± {std}"
+
+        rows = {system: {m: cell(vals[m]) for m in metrics if m in vals} for system, vals in self.summary.items()}
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def selected_runs(self, system: str) -> list[RunResult]:
