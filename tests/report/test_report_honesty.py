@@ -150,3 +150,22 @@ def test_protocol_table_prints_na_for_one_seed():
     res = ProtocolResult([], pd.DataFrame(), pd.DataFrame(), summary, ["a", "b"], [], 0.0, {})
     t = res.table(metrics=["js", "acc"])
     assert t.loc["amber2", "js"] == "0.200 ± n/a" and t.loc["amber2", "acc"] == "0.700 ± 0.010"
+
+
+def test_one_modality_run_report(tmp_path):
+    from conftest import TINY, make_set
+
+    from amber2.training.config import load_config
+    from amber2.training.outputs import write_run
+    from amber2.training.protocol import run_protocol
+
+    data = make_set(n=60, meta=False).select_modalities(["audio"])
+    folds = np.arange(len(data)) % 3
+    cfg = load_config(None, [*TINY, "protocol.seeds=[0]", "protocol.grid={lambda_mai: [0.5], kappa: [4.0]}"])
+    run = write_run(run_protocol(data, folds, cfg), tmp_path / "run", config=cfg, data=data, folds=folds)
+    tables = (run / "tables.md").read_text()
+    assert "Table 3" not in tables and "Audio head, JS objective (no experts)" in tables
+    rep = build_report(run, figures=False)
+    assert "Table 3" not in rep.markdown and "– | –" not in rep.markdown
+    assert "## 2. Audio head, JS objective (no experts) vs the baseline" in rep.markdown
+    assert "AmbER²" not in rep.numbers["sentences"]["headline"][0]

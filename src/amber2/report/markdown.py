@@ -184,8 +184,7 @@ def _versus_section(record: RunRecord, digits: int, sentences: dict[str, list[st
         sentences["table_3"] = sentences["table_4"] = s
         out += [_bullets(s), ""]
         if STUDENT in summary:
-            rows = [["AmbER²" if name == "AmbER²" else name,
-                     *(format_cell(summary[STUDENT].get(m), digits) for m in REPORTED_METRICS)]]
+            rows = [[name, *(format_cell(summary[STUDENT].get(m), digits) for m in REPORTED_METRICS)]]
             out += [_table(["System", *(_mlabel(m) for m in REPORTED_METRICS)], rows), ""]
             out += _student_heads_table(summary, digits)
         return out
