@@ -19,13 +19,12 @@ from amber2.report.interpret import (
 )
 from amber2.report.markdown import build_report
 from amber2.report.tables import comparison_markdown, format_cell, paper_tables_markdown, student_name
-from conftest import _train
 
 
 @pytest.fixture(scope="module")
-def one_seed_run(tmp_path_factory):
+def one_seed_run(tmp_path_factory, train_run):
     """AmbER² + CB-CE with one seed, ``protocol.spread=seeds``: no seed spread can be estimated."""
-    return _train(tmp_path_factory.mktemp("run") / "oneseed",
+    return train_run(tmp_path_factory.mktemp("run") / "oneseed",
                   ["protocol.seeds=[0]", "protocol.spread=seeds", "protocol.grid={lambda_mai: [0.5], kappa: [4.0]}"])
 
 
@@ -152,9 +151,8 @@ def test_protocol_table_prints_na_for_one_seed():
     assert t.loc["amber2", "js"] == "0.200 ± n/a" and t.loc["amber2", "acc"] == "0.700 ± 0.010"
 
 
-def test_one_modality_run_report(tmp_path):
-    from conftest import TINY, make_set
-
+def test_one_modality_run_report(tmp_path, tiny_data):
+    make_set, TINY = tiny_data
     from amber2.training.config import load_config
     from amber2.training.outputs import write_run
     from amber2.training.protocol import run_protocol
