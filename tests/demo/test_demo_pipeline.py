@@ -24,7 +24,7 @@ from amber2.demo.synth import SimulationConfig
 from amber2.workflow.demo import DemoConfig, DemoError, DemoResult, run_demo
 
 SYSTEMS = ("baseline_text", "baseline_audio", "baseline_fusion", "amber2")
-METRICS = ("js", "bc", "r2", "f1", "wf1", "acc")
+METRICS = ("js", "bc", "r2", "f1", "wf1", "acc", "uar")
 TINY = SimulationConfig(n_speakers=8, utterances_per_speaker=6, n_raters=10, raters_per_item=(3, 5), true_draws=8,
                         seed=3)
 GRID = {"lambda_mai": [0.5], "kappa": [2.0, 4.0]}
@@ -88,7 +88,7 @@ def test_results_hold_the_four_systems_with_finite_mean_and_std(demo):
             assert stats["std"] == stats["std_runs"]  # protocol.spread: runs (over folds x seeds)
             assert math.isfinite(stats["mean"]) and math.isfinite(stats["std"]) and stats["std"] >= 0, (system, m)
             assert stats == {k: res.summary[system][m][k] for k in ("mean", "std", "std_runs", "std_seeds")}
-        for m in ("js", "bc", "f1", "wf1", "acc"):
+        for m in ("js", "bc", "f1", "wf1", "acc", "uar"):
             assert 0 <= results[system][m]["mean"] <= 1, (system, m)
     meta = results["_meta"]
     assert meta["n_items"] == 48 and meta["n_speakers"] == 8 and meta["folds"] == 2 and meta["seeds"] == [0, 1]

@@ -30,7 +30,8 @@ def test_extract_command_offline_preset(tmp_path, corpus_builder):
     again = runner.invoke(app, ["extract", "--corpus", str(tmp_path / "corp"), "--no-progress"])
     assert again.exit_code == 0
     report = json.loads((tmp_path / "corp" / "embeddings" / "extract_report.json").read_text())
-    assert report["summary"]["done"] == 0 and report["summary"]["cached"] == 13
+    assert report["summary"]["done"] == 0 and report["summary"]["cached"] == 7  # items, not 13 embeddings
+    assert report["summary"]["embeddings_cached"] == 13
 
 
 def test_extract_command_with_model_folders_shard_and_merge(tmp_path, corpus_builder, tiny_models):

@@ -90,9 +90,11 @@ def test_embeddings_read_back_equal_direct_encoding_and_rerun_does_no_work(tmp_p
     table = corpus_builder.build()
     calls = counted(encoders)
     r1 = extract(table, encoders=encoders, cache_dir=tmp_path / "c", num_workers=0)
-    assert (r1.done, r1.cached) == (12, 0) and calls == {"audio": 6, "text": 6}
+    # 6 items, 2 modalities: done counts items (issue 15.7: not 12), embeddings_done the 12 embeddings
+    assert (r1.done, r1.cached, r1.embeddings_done) == (6, 0, 12) and calls == {"audio": 6, "text": 6}
+    assert r1.to_dict()["summary"]["done"] == 6 and "done_ids" not in r1.to_dict()["modalities"]["audio"]
     r2 = extract(table, encoders=encoders, cache_dir=tmp_path / "c", num_workers=2)
-    assert (r2.done, r2.cached) == (0, 12) and calls == {"audio": 6, "text": 6}
+    assert (r2.done, r2.cached, r2.embeddings_cached) == (0, 6, 12) and calls == {"audio": 6, "text": 6}
     emb = load_embeddings(tmp_path / "c")
     assert emb.ids == table.ids and emb.dims == {"audio": 32, "text": 32} and not emb.failed
     alone = np.stack([encoders["audio"].encode([load_audio(p, 16000)], 16000)[0] for p in table.items["audio_path"]])
@@ -140,7 +142,7 @@ def test_a_lost_index_and_a_damaged_shard_after_a_hard_kill(tmp_path, encoders):
 def test_shards_by_rank_cover_the_table_and_merge(tmp_path, encoders, monkeypatch):
     table = make_corpus(tmp_path / "a", n=7).build()
     full = extract(table, encoders=encoders, cache_dir=tmp_path / "full")
-    assert full.done == 14
+    assert full.done == 7 and full.embeddings_done == 14
     r0 = extract(table, encoders=encoders, cache_dir=tmp_path / "m0", shard="0/2")
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
@@ -231,5 +233,5 @@ def test_a_manifest_is_accepted_as_input(tmp_path, tiny_spec):
         rows.append(f"c{i},clips/c{i}.wav,hello there {i},2,1")
     (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
     rep = extract(tmp_path / "manifest.csv", preset=tiny_spec)
-    assert rep.done == 6 and rep.cache_dir == str((tmp_path / "embeddings").resolve())
+    assert rep.done == 3 and rep.embeddings_done == 6 and rep.cache_dir == str((tmp_path / "embeddings").resolve())
     assert load_embeddings(tmp_path / "embeddings").ids == ["c0", "c1", "c2"]

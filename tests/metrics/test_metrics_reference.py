@@ -9,7 +9,7 @@ import pytest
 from metrics_testdata import random_dists, vote_dists
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy as scipy_entropy
-from sklearn.metrics import accuracy_score, f1_score, r2_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, r2_score
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 import amber2.metrics as am
@@ -130,6 +130,21 @@ def test_classification_against_sklearn(seed):
     tb, pb = (t > 1 / c).astype(int), (p > 1 / c).astype(int)
     assert am.multilabel_f1(t, p) == pytest.approx(f1_score(tb, pb, average="macro", zero_division=0))
     np.testing.assert_array_equal(am.confusion_matrix(t, p), sk_confusion_matrix(yt, yp, labels=labels))
+    assert am.unweighted_average_recall(t, p) == pytest.approx(balanced_accuracy_score(yt, yp))
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+def test_uar_against_sklearn_with_absent_class_and_imbalance():
+    # class 2 never occurs in the truth (sklearn averages over the classes present); 6:2 imbalance
+    t = np.eye(3)[[0, 0, 0, 0, 0, 0, 1, 1]]
+    p = np.eye(3)[[0, 0, 0, 0, 0, 0, 0, 2]]
+    assert am.unweighted_average_recall(t, p) == pytest.approx(balanced_accuracy_score([0] * 6 + [1] * 2,
+                                                                                        [0] * 7 + [2]))
+    assert am.unweighted_average_recall(t, p) == pytest.approx(0.5)  # recall 1 and 0; accuracy 0.75
+    assert am.accuracy(t, p) == pytest.approx(0.75)
+    many = am.evaluate_many(t, np.stack([p, t]), metrics=["uar"])["uar"]
+    np.testing.assert_allclose(many, [0.5, 1.0])
+    assert math.isnan(am.unweighted_average_recall(np.zeros((0, 3)), np.zeros((0, 3))))
 
 
 def test_absent_class_counts_in_macro_f1():

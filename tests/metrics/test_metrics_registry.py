@@ -24,12 +24,14 @@ SCALAR = {
     "f1": am.macro_f1,
     "wf1": am.weighted_f1,
     "ml_f1": am.multilabel_f1,
+    "uar": am.unweighted_average_recall,
 }
 
 
 def test_registry_covers_every_scalar_function():
     assert set(am.list_metrics()) == set(SCALAR)
     assert am.PAPER_METRICS == ("js", "bc", "r2", "f1", "wf1", "acc")
+    assert (*am.PAPER_METRICS, "uar") == am.REPORTED_METRICS
     assert [am.metric_info(n).higher_is_better for n in am.PAPER_METRICS] == [False, True, True, True, True, True]
     assert am.metric_info("r2").label == "R²"
     for spec in am.METRICS.values():

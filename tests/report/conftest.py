@@ -135,3 +135,15 @@ def make_record():
 @pytest.fixture(scope="session")
 def full_record(run_dir) -> RunRecord:
     return load_run(run_dir)
+
+
+@pytest.fixture(scope="session")
+def train_run():
+    """``train(out, overrides, meta=True, data_info=None) -> run dir``: a tiny protocol run (TINY + overrides)."""
+    return _train
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    """``(make_set, TINY)``: the data builder and the tiny training overrides of these tests."""
+    return make_set, TINY

@@ -140,7 +140,7 @@ def test_expert_sentences_check_the_informative_channel():
     assert "weights the audio expert more" in bad[1]
     assert "even though the text channel is the one that carries the emotion there" in bad[1]
     assert "is lower on text-uninformative than on voice-uninformative items (0.45 vs 0.60" in bad[3]
-    assert "the loss does not shift weight" in bad[3]
+    assert "the loss shifts weight away from the channel" in bad[3]
     close = expert_sentences(_weights(0.48, 0.52), "conflict", ["audio", "text"])
     assert "intervals overlap" in close[3]
 
@@ -149,8 +149,8 @@ def test_confusion_and_grid_sentences():
     cm_a = np.array([[8, 2], [1, 9]])
     cm_b = np.array([[6, 4], [3, 7]])
     out = confusion_sentences({"baseline_fusion": cm_b, "amber2": cm_a}, ["sad", "happy"])
-    assert out[0] == ("The baseline (A+T): mean per-class recall 0.65; the most frequent confusion is sad → happy "
-                      "(40 % of the sad items).")
+    assert out[0] == ("The baseline (A+T): mean per-class recall (UAR) 0.65; the most frequent confusion is "
+                      "sad → happy (40 % of the sad items).")
     assert out[2] == "AmbER²'s mean per-class recall is higher than the baseline's (0.85 vs 0.65)."
     out = confusion_sentences({"baseline_fusion": cm_a, "amber2": cm_b}, ["sad", "happy"])
     assert out[2].startswith("AmbER²'s mean per-class recall is lower")

@@ -177,3 +177,14 @@ def test_a_missing_browser_is_a_skip_with_a_reason(monkeypatch):
     finally:
         _browser.cache_clear()
     assert path is None and "chromium is not installed" in why
+
+
+def test_page_has_an_inline_icon():
+    """The page links an inline (data:) icon, so browsers never request /favicon.ico and log a 404."""
+    import re
+
+    from amber2.serve import STATIC_DIR
+
+    html = (Path(STATIC_DIR) / "index.html").read_text(encoding="utf-8")
+    icon = re.search(r'<link rel="icon" href="([^"]+)"', html)
+    assert icon is not None and icon.group(1).startswith("data:image/svg+xml,")

@@ -18,12 +18,37 @@ COMMAND_MODULES: tuple[str, ...] = (
     "serve",
 )
 
+#: Width of ``--help`` (and error panels): at least this many columns, so that option names such as
+#: ``--speakers-disjoint/--speakers-mixed`` are never cut with "…" (rich's default is the terminal
+#: width, 80 when output is piped). ``TERMINAL_WIDTH`` in the environment still wins.
+HELP_WIDTH = 120
+
+
+def _help_width() -> int:
+    import os
+    import shutil
+
+    env = os.environ.get("TERMINAL_WIDTH")
+    if env and env.isdigit():
+        return int(env)
+    return max(HELP_WIDTH, shutil.get_terminal_size((HELP_WIDTH, 24)).columns)
+
+
+def _widen_help() -> None:
+    from typer import rich_utils
+
+    rich_utils.MAX_WIDTH = _help_width()
+
+
+_widen_help()
+
 app = typer.Typer(
     name="amber2",
     help="AmbER²: ambiguity-aware emotion recognition from speech and text.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    context_settings={"max_content_width": HELP_WIDTH},
 )
 
 

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from amber2.cli._errors import user_errors
-        from amber2.metrics import METRICS, PAPER_METRICS
+        from amber2.metrics import METRICS, REPORTED_METRICS
         from amber2.report.markdown import build_report
         from amber2.report.tables import SYSTEM_LABELS
 
@@ -40,18 +40,18 @@ def register(app: typer.Typer) -> None:
         table = Table(title=f"{rep.numbers.get('title')} (mean over seeds; ± std in the report)",
                       title_justify="left", box=box.SIMPLE_HEAD)
         table.add_column("System")
-        for m in PAPER_METRICS:
+        for m in REPORTED_METRICS:
             table.add_column(f"{METRICS[m].label} {'↑' if METRICS[m].higher_is_better else '↓'}", justify="right")
         main = [s for s in summary if not s.startswith("amber2_")]
         best = {}
-        for m in PAPER_METRICS:
+        for m in REPORTED_METRICS:
             vals = {s: summary[s][m]["mean"] for s in main if summary[s].get(m)}
             if vals:
                 pick = max if METRICS[m].higher_is_better else min
                 best[m] = pick(vals, key=lambda k, v=vals: v[k])
         for system, vals in summary.items():
             cells = []
-            for m in PAPER_METRICS:
+            for m in REPORTED_METRICS:
                 s = vals.get(m)
                 cell = f"{s['mean']:.3f}" if s and s.get("mean") is not None else "–"
                 cells.append(f"[bold]{cell}[/bold]" if best.get(m) == system else cell)

@@ -421,7 +421,7 @@ def _isna(v: Any) -> bool:
 
 
 def _show(ids: Sequence[Any], n: int = 10) -> str:
-    shown = ", ".join(repr(i) for i in list(ids)[:n])
+    shown = ", ".join(repr(str(i)) for i in list(ids)[:n])  # str(): never np.str_('u005')
     return shown + (f", ... ({len(ids) - n} more)" if len(ids) > n else "")
 
 

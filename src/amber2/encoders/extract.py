@@ -79,6 +79,9 @@ class ModalityReport:
         notes: ``{id: note}`` for items embedded with a caveat (text truncated to the model's limit).
         seconds: Wall time of this modality.
         audio_seconds: Seconds of audio embedded in this run (audio encoders).
+        done_ids: The ids behind ``done`` (not saved; lets :class:`ExtractReport` count items, not
+            item x modality pairs).
+        cached_ids: The ids behind ``cached`` (not saved).
     """
 
     modality: str
@@ -93,6 +96,8 @@ class ModalityReport:
     notes: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     audio_seconds: float = 0.0
+    done_ids: set[str] = field(default_factory=set, repr=False, compare=False)
+    cached_ids: set[str] = field(default_factory=set, repr=False, compare=False)
 
 
 @dataclass
@@ -119,12 +124,22 @@ class ExtractReport:
 
     @property
     def done(self) -> int:
-        """Items embedded in this run, summed over modalities."""
+        """Items embedded in this run in at least one modality (each item counts once, like ``failed``)."""
+        return len(set().union(*(m.done_ids for m in self.modalities.values())))
+
+    @property
+    def embeddings_done(self) -> int:
+        """Embeddings computed in this run, summed over modalities (an item with audio and text counts twice)."""
         return sum(m.done for m in self.modalities.values())
 
     @property
     def cached(self) -> int:
-        """Items found in the cache, summed over modalities."""
+        """Items found in the cache in at least one modality (each item counts once)."""
+        return len(set().union(*(m.cached_ids for m in self.modalities.values())))
+
+    @property
+    def embeddings_cached(self) -> int:
+        """Embeddings found in the cache, summed over modalities."""
         return sum(m.cached for m in self.modalities.values())
 
     @property
@@ -141,7 +156,11 @@ class ExtractReport:
         """Plain dict (for JSON)."""
         d = asdict(self)
         d["shard"] = list(self.shard)
-        d["summary"] = {"done": self.done, "cached": self.cached, "failed": len(self.failed),
+        for m in d["modalities"].values():
+            m.pop("done_ids", None)
+            m.pop("cached_ids", None)
+        d["summary"] = {"done": self.done, "cached": self.cached, "embeddings_done": self.embeddings_done,
+                        "embeddings_cached": self.embeddings_cached, "failed": len(self.failed),
                         "skipped": len(self.skipped)}
         return d
 
@@ -423,6 +442,7 @@ def _close_stage(writer: Any, store: Any, writer_id: str, rows: list[dict[str, A
 def _finish_counts(rows: list[dict[str, Any]], keys: dict[str, str], have: set[str],
                    computed: dict[str, str | None], todo: dict[str, dict[str, Any]], rep: ModalityReport) -> None:
     rep.done = rep.cached = 0
+    rep.done_ids, rep.cached_ids = set(), set()
     for r in rows:
         i = r["id"]
         k = keys.get(i)
@@ -430,9 +450,11 @@ def _finish_counts(rows: list[dict[str, Any]], keys: dict[str, str], have: set[s
             continue
         if k in have:
             rep.cached += 1
+            rep.cached_ids.add(str(i))
         elif k in computed:
             if computed[k] is None:
                 rep.done += 1
+                rep.done_ids.add(str(i))
             else:
                 first = todo[k]["id"]
                 reason = str(computed[k])
@@ -511,8 +533,10 @@ def _precomputed_stage(enc: Any, store: EncoderStore, rows: list[dict[str, Any]]
     for i in failed:
         keys.pop(i, None)
     rep.failed.update(failed)
-    rep.cached = sum(1 for i in ids if f"id:{i}" in have)
+    rep.cached_ids = {str(i) for i in ids if f"id:{i}" in have}
+    rep.cached = len(rep.cached_ids)
     rep.done = len(vectors)
+    rep.done_ids = {str(i) for i in vectors}
     store.write_items(writer_id, keys, rep.failed, rep.skipped, rep.notes)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from amber2.encoders.base import Encoder, EncoderError
 from amber2.utils.fingerprint import hash_file, hash_json
+from amber2.utils.io import load_npz
 
 __all__ = ["PrecomputedFeatures"]
 
@@ -114,8 +115,8 @@ class PrecomputedFeatures(Encoder):
                 self._dim = int(v.size)
         elif suffix == ".npz":
             try:
-                with np.load(self.path, allow_pickle=False) as z:
-                    ids, feats = z["ids"], z["features"]
+                z = load_npz(self.path)  # an object array is named in the error
+                ids, feats = z["ids"], z["features"]
             except (KeyError, ValueError) as exc:
                 raise EncoderError(f"{self.path}: an .npz of features needs arrays 'ids' (strings) and "
                                    f"'features' (n, d) saved without pickles: {exc}") from exc

@@ -96,7 +96,9 @@ class Prediction:
         label: Top class of ``probs`` (ties to the first class).
         confidence: Its probability.
         entropy: Entropy of ``probs`` in bits (ambiguity), in [0, log2 C].
-        heads: Every head that ran: ``{head: distribution}`` (the experts and the student).
+        heads: Every head that ran (the experts and the student) as ``{head: probability vector}``,
+            each vector in ``classes`` order like ``probs``. :attr:`head_distributions` gives the same
+            as ``{head: {class: probability}}``, as :attr:`distribution` does for ``probs``.
         conflict: Modality conflict (JS divergence in bits between the modality heads), in [0, 1];
             None when fewer than two modality heads ran.
         partial: True when a modality was missing (e.g. no transcript) so the student did not run.
@@ -138,6 +140,11 @@ class Prediction:
         return {} if self.probs is None else dict(zip(self.classes, self.probs))
 
     @property
+    def head_distributions(self) -> dict[str, dict[str, float]]:
+        """``{head: {class: probability}}`` for every head that ran (``heads`` as mappings)."""
+        return {h: dict(zip(self.classes, p)) for h, p in self.heads.items()}
+
+    @property
     def max_entropy(self) -> float:
         """log2 C: the entropy of the uniform distribution (the most ambiguous prediction)."""
         return math.log2(len(self.classes))
@@ -149,7 +156,7 @@ class Prediction:
             "entropy": self.entropy, "conflict": self.conflict, "head": self.head, "partial": self.partial,
             "missing": list(self.missing),
             "distribution": self.distribution,
-            "heads": {h: dict(zip(self.classes, p)) for h, p in self.heads.items()},
+            "heads": self.head_distributions,
             "transcript": self.transcript, "transcript_source": self.transcript_source,
             "source": self.source, "duration": self.duration,
             "error": self.error, "error_reason": self.error_reason,

@@ -547,6 +547,22 @@ class AmbER2:
                              "too_long")
         return x, dur
 
+    def _no_input_message(self, item: InputItem) -> str:
+        """Why an item yields no embedding: no input at all, or inputs whose modality has no encoder."""
+        given = {"audio": item.has_audio, "text": bool(item.transcript)}
+        no_encoder = [m for m in self.modalities if m not in self._specs and m not in self._encoders]
+        unusable = [m for m in no_encoder if given.get(m)]
+        if unusable or (no_encoder and not any(given.get(m) for m in self.modalities if m not in no_encoder)):
+            names = " and ".join(f"{m} ({'audio' if m == 'audio' else 'a transcript'} given)" if given.get(m) else m
+                                 for m in no_encoder)
+            return (f"item {item.id!r}: the model has no encoder for {names}, so its input cannot be embedded (a "
+                    "model trained from arrays (--arrays) has no encoders). Attach encoders when loading, e.g. "
+                    "amber2.load(MODEL, encoders={'audio': 'egemaps', 'text': 'minilm'}) with specs that give the "
+                    "model's input widths, or save the bundle with save_bundle(..., encoders=build_encoders(...)); "
+                    "or predict from embeddings (predict_embeddings)")
+        wanted = "audio or a transcript" if {"audio", "text"} <= set(self.modalities) else " or ".join(self.modalities)
+        return f"item {item.id!r}: nothing to predict from (needs {wanted})"
+
     def _audio_embeddings(self, items: Sequence[InputItem], errors: dict[int, tuple[str, str]],
                           durations: dict[int, float], waves_out: dict[int, np.ndarray],
                           max_seconds: float | None) -> dict[int, np.ndarray]:
@@ -644,9 +660,7 @@ class AmbER2:
                 continue
             key = tuple(m for m in self.modalities if i in feats.get(m, {}))
             if not key:
-                wanted = "audio or a transcript" if {"audio", "text"} <= set(self.modalities) else \
-                    " or ".join(self.modalities)
-                errors[i] = (f"item {it.id!r}: nothing to predict from (needs {wanted})", "no_input")
+                errors[i] = (self._no_input_message(it), "no_input")
                 continue
             groups.setdefault(key, []).append(i)
         for key, idx in groups.items():

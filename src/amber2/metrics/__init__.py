@@ -19,6 +19,7 @@ from amber2.metrics.classification import (
     hard_labels,
     macro_f1,
     multilabel_f1,
+    unweighted_average_recall,
     weighted_f1,
 )
 from amber2.metrics.distribution import (
@@ -41,6 +42,7 @@ from amber2.metrics.distribution import (
 from amber2.metrics.registry import (
     METRICS,
     PAPER_METRICS,
+    REPORTED_METRICS,
     MetricSpec,
     evaluate,
     evaluate_many,
@@ -51,6 +53,7 @@ from amber2.metrics.registry import (
 __all__ = [
     "METRICS",
     "PAPER_METRICS",
+    "REPORTED_METRICS",
     "ROW_SUM_ATOL",
     "MetricSpec",
     "accuracy",
@@ -82,5 +85,6 @@ __all__ = [
     "r2_pearson",
     "r2_pearson_per_item",
     "row_entropy",
+    "unweighted_average_recall",
     "weighted_f1",
 ]

@@ -32,6 +32,7 @@ __all__ = [
     "hard_labels",
     "macro_f1",
     "multilabel_f1",
+    "unweighted_average_recall",
     "weighted_f1",
 ]
 
@@ -86,6 +87,20 @@ def _weighted_f1_set(t: np.ndarray, p: np.ndarray) -> np.ndarray:
     n_classes = t.shape[-1]
     f1, support, _ = _f1_per_class(_onehot(np.argmax(t, -1), n_classes), _onehot(np.argmax(p, -1), n_classes))
     return (f1 * support).sum(axis=-1) / support.sum(axis=-1)
+
+
+def _uar_set(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Mean recall over the truth classes that occur (sklearn ``balanced_accuracy_score``)."""
+    if t.shape[-2] == 0:
+        return _nan_set(t, p)
+    n_classes = t.shape[-1]
+    t_bin = _onehot(np.argmax(t, -1), n_classes)
+    p_bin = _onehot(np.argmax(p, -1), n_classes)
+    tp = (t_bin & p_bin).sum(axis=-2)
+    support = np.broadcast_to(t_bin.sum(axis=-2), tp.shape)
+    present = support > 0
+    recall = np.where(present, tp / np.maximum(support, 1), 0.0)
+    return recall.sum(axis=-1) / present.sum(axis=-1)
 
 
 def _multilabel_f1_set(t: np.ndarray, p: np.ndarray, threshold: float | None = None) -> np.ndarray:
@@ -195,6 +210,31 @@ def weighted_f1(truth: Any, prediction: Any) -> float:
     """
     t, p = check_pair(truth, prediction)
     return float(_weighted_f1_set(t, p))
+
+
+def unweighted_average_recall(truth: Any, prediction: Any) -> float:
+    r"""Unweighted average recall (UAR, balanced accuracy) of the argmax labels (higher is better).
+
+    The speech-emotion field's standard metric: the recall of every truth class that occurs, averaged
+    with equal weight, so a majority-class predictor scores :math:`1/C'` whatever the class balance.
+    Equal to ``sklearn.metrics.balanced_accuracy_score(argmax(t), argmax(p))``.
+
+    .. math:: UAR = \frac1{|K|}\sum_{k \in K} \frac{TP_k}{n_k}, \quad
+              K = \{k : n_k > 0\},\ n_k = \#\{i : \arg\max t_i = k\}
+
+    Args:
+        truth: Truth distributions, shape ``(n, C)``.
+        prediction: Predicted distributions, same shape.
+
+    Returns:
+        Value in [0, 1]; NaN for an empty set.
+
+    Examples:
+        >>> unweighted_average_recall([[1, 0], [1, 0], [1, 0], [0, 1]], [[1, 0], [1, 0], [1, 0], [1, 0]])
+        0.5
+    """
+    t, p = check_pair(truth, prediction)
+    return float(_uar_set(t, p))
 
 
 def multilabel_f1(truth: Any, prediction: Any, *, threshold: float | None = None) -> float:

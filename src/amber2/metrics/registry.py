@@ -1,6 +1,7 @@
 """Metric registry: names, descriptions, direction; ``evaluate`` one set, ``evaluate_many`` many runs.
 
-``PAPER_METRICS`` is the paper's table layout (JS, BC, R², F1, W-F1, ACC). Every registered metric maps
+``PAPER_METRICS`` is the paper's table layout (JS, BC, R², F1, W-F1, ACC); ``REPORTED_METRICS`` adds
+UAR, which the tables and reports show beside them. Every registered metric maps
 a name to a vectorised core that accepts predictions with leading run dimensions, so scoring hundreds of
 training runs costs one numpy pass instead of hundreds of Python calls; the scalar public functions use
 the very same cores.
@@ -22,6 +23,7 @@ from amber2.metrics._validation import check_pair, check_runs
 __all__ = [
     "METRICS",
     "PAPER_METRICS",
+    "REPORTED_METRICS",
     "MetricSpec",
     "evaluate",
     "evaluate_many",
@@ -32,6 +34,10 @@ __all__ = [
 #: The metrics of the paper's tables, in their order: JS (distance), BC, R² (squared Pearson),
 #: macro-F1, weighted-F1, accuracy.
 PAPER_METRICS: tuple[str, ...] = ("js", "bc", "r2", "f1", "wf1", "acc")
+
+#: What every table, ``results.json`` and the report show: the paper's six, then UAR (unweighted
+#: average recall = balanced accuracy, the speech-emotion field's standard metric).
+REPORTED_METRICS: tuple[str, ...] = (*PAPER_METRICS, "uar")
 
 _LN2 = math.log(2.0)
 
@@ -130,6 +136,10 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec(
             "wf1", "W-F1", "support-weighted F1 of the argmax labels", True, (0.0, 1.0),
             "classification", _cls._weighted_f1_set,
+        ),
+        MetricSpec(
+            "uar", "UAR", "unweighted average recall (balanced accuracy) of the argmax labels over the truth "
+            "classes that occur", True, (0.0, 1.0), "classification", _cls._uar_set,
         ),
         MetricSpec(
             "ml_f1", "ML-F1", "EMO-SUPERB multi-label macro-F1 (both binarised at > 1/C)", True,

@@ -29,7 +29,7 @@ import numpy as np
 
 from amber2.metrics import (
     METRICS,
-    PAPER_METRICS,
+    REPORTED_METRICS,
     assign_bins,
     confusion_matrix,
     entropy,
@@ -176,7 +176,7 @@ def bins_frame(
     n_bins: int = 4,
     edges: Sequence[float] | None = None,
     base: float = 2.0,
-    metrics: Sequence[str] = PAPER_METRICS,
+    metrics: Sequence[str] = REPORTED_METRICS,
 ) -> pd.DataFrame:
     """Every metric per ambiguity bin, system and seed (the data of the paper's Fig. 2).
 
@@ -219,7 +219,7 @@ def bins_summary(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> p
 
     Returns:
         DataFrame: ``system``, ``bin``, ``lower``, ``upper``, ``size``, ``mean_entropy``,
-        ``n_seeds`` and ``<metric>_mean`` / ``<metric>_std`` (std with ddof = 1; 0 for one seed).
+        ``n_seeds`` and ``<metric>_mean`` / ``<metric>_std`` (std with ddof = 1; NaN for one seed: n/a).
     """
     import pandas as pd
 
@@ -234,7 +234,7 @@ def bins_summary(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> p
             v = part[m].to_numpy(dtype=float)
             v = v[np.isfinite(v)]
             row[f"{m}_mean"] = float(v.mean()) if v.size else math.nan
-            row[f"{m}_std"] = float(v.std(ddof=1)) if v.size > 1 else (0.0 if v.size else math.nan)
+            row[f"{m}_std"] = float(v.std(ddof=1)) if v.size > 1 else math.nan  # n/a with one seed
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -438,7 +438,7 @@ def row_normalise(cm: np.ndarray) -> np.ndarray:
 
 
 def fold_seed_frame(record: RunRecord, systems: Sequence[str] | None = None,
-                    metrics: Sequence[str] = PAPER_METRICS) -> pd.DataFrame:
+                    metrics: Sequence[str] = REPORTED_METRICS) -> pd.DataFrame:
     """Test metrics of every (system, fold, seed) from ``scores.csv``, metrics as columns.
 
     Args:
@@ -470,7 +470,8 @@ def fold_summary_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (system, fold): mean and std over seeds of :func:`fold_seed_frame`'s metrics.
 
     Returns:
-        DataFrame ``system, fold, n_seeds, <metric>_mean, <metric>_std`` (std ddof = 1).
+        DataFrame ``system, fold, n_seeds, <metric>_mean, <metric>_std`` (std ddof = 1; NaN, "n/a",
+        with one seed).
     """
     import pandas as pd
 
@@ -481,7 +482,7 @@ def fold_summary_frame(frame: pd.DataFrame) -> pd.DataFrame:
         for m in metrics:
             v = part[m].to_numpy(dtype=float)
             row[f"{m}_mean"] = float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
-            row[f"{m}_std"] = float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else 0.0
+            row[f"{m}_std"] = float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else math.nan  # n/a
         rows.append(row)
     return pd.DataFrame(rows)
 

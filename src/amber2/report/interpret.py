@@ -196,13 +196,23 @@ def _truthy(x: Any) -> bool:
     return bool(x)
 
 
-def _stats_clause(row: Mapping[str, Any], digits: int) -> str:
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _stats_clause(row: Mapping[str, Any], digits: int, name: str = "AmbER²") -> str:
     wins, pairs = int(row["a_better_pairs"]), int(row["pairs"])
-    spread = float(row["seed_spread"])
-    exceeds = _truthy(row["diff_exceeds_spread"])
-    s = (f"{wins} of {pairs} (fold, seed) pairs favour AmbER²; the mean paired difference "
-         f"({_d(float(row['diff']), digits)}) is {'larger than' if exceeds else 'within'} the seed-to-seed "
-         f"spread ({_small(spread, digits)})")
+    s = (f"{wins} of {pairs} (fold, seed) pairs favour {name}; the mean paired difference "
+         f"({_d(float(row['diff']), digits)})")
+    if _finite(row.get("seed_spread")):
+        exceeds = _truthy(row["diff_exceeds_spread"])
+        s += (f" is {'larger than' if exceeds else 'within'} the seed-to-seed spread "
+              f"({_small(float(row['seed_spread']), digits)})")
+    else:
+        s += " cannot be set against a seed-to-seed spread (fewer than two seeds: the spread is n/a)"
     pt, pw = row.get("p_ttest"), row.get("p_wilcoxon")
     s += f"; paired t-test p {_p(pt)}, Wilcoxon p {_p(pw)}"
     p_main = float(pt) if pt is not None and _p(pt) != "n/a" else (float(pw) if _p(pw) != "n/a" else math.nan)
@@ -215,12 +225,15 @@ def _stats_clause(row: Mapping[str, Any], digits: int) -> str:
 
 
 def versus_sentences(summary: Summary, comparison: pd.DataFrame | None, metrics: Sequence[str],
-                     digits: int = 3, *, kind: str = "") -> list[str]:
-    """AmbER² vs the baseline (A+T) per metric: direction, size, spread and p-values."""
+                     digits: int = 3, *, kind: str = "", name: str = "AmbER²") -> list[str]:
+    """AmbER² vs the baseline (A+T) per metric: direction, size, spread and p-values.
+
+    ``name`` is what the ``amber2`` system is called (:func:`amber2.report.tables.student_name`).
+    """
     kind = f" {kind}" if kind else ""
     have_a, have_b = STUDENT in summary, BASELINE in summary
     if not have_a or not have_b:
-        missing = [n for n, h in (("AmbER²", have_a), ("CB-CE baseline (A+T)", have_b)) if not h]
+        missing = [n for n, h in ((name, have_a), ("CB-CE baseline (A+T)", have_b)) if not h]
         return [f"No comparison: the run has no {join_words(missing)}."]
     better, worse, tie = [], [], []
     per_metric = []
@@ -235,21 +248,21 @@ def versus_sentences(summary: Summary, comparison: pd.DataFrame | None, metrics:
         values = f"{_f(a, digits)} vs {_f(b, digits)} (Δ {_d(diff, digits)}{rel_s})"
         if c > 0:
             better.append(_label(m))
-            s = f"{_label(m)}: AmbER² improves on the baseline, {values}"
+            s = f"{_label(m)}: {name} improves on the baseline, {values}"
         elif c < 0:
             worse.append(_label(m))
-            s = f"{_label(m)}: AmbER² is worse than the baseline, {values}"
+            s = f"{_label(m)}: {name} is worse than the baseline, {values}"
         else:
             tie.append(_label(m))
-            s = f"{_label(m)}: AmbER² and the baseline tie at {_f(a, digits)}"
+            s = f"{_label(m)}: {name} and the baseline tie at {_f(a, digits)}"
         row = _comparison_row(comparison, m)
         if row is not None:
-            s += "; " + _stats_clause(row, digits)
+            s += "; " + _stats_clause(row, digits, name)
         per_metric.append(s + ".")
     n = len(better) + len(worse) + len(tie)
     if not n:
-        return ["No metric is available for both AmbER² and the baseline (A+T)."]
-    lead = f"AmbER² is better than the baseline (A+T) on {len(better)} of {n}{kind} metrics"
+        return [f"No metric is available for both {name} and the baseline (A+T)."]
+    lead = f"{name} is better than the baseline (A+T) on {len(better)} of {n}{kind} metrics"
     lead += f" ({join_words(better)})" if better else ""
     if worse:
         lead += f" and worse on {join_words(worse)}"
@@ -258,13 +271,20 @@ def versus_sentences(summary: Summary, comparison: pd.DataFrame | None, metrics:
     return [lead + ".", *per_metric]
 
 
-def headline(summary: Summary, comparison: pd.DataFrame | None, metrics: Sequence[str], digits: int = 3) -> str:
-    """One sentence for the top of the report: wins, losses and how many differences beat the spread."""
+def headline(summary: Summary, comparison: pd.DataFrame | None, metrics: Sequence[str], digits: int = 3, *,
+             name: str = "AmbER²") -> str:
+    """One sentence for the top of the report: wins, losses and how many differences beat the spread.
+
+    Differences are set against the seed-to-seed spread only where it can be estimated (two or more
+    seeds); otherwise the sentence says that it cannot.
+    """
     if STUDENT not in summary or BASELINE not in summary:
-        have = [_NAMES.get(s, _head(s)) for s in summary if not s.startswith("amber2_")]
-        return f"This run reports {join_words(have) or 'no system'}; there is no AmbER² vs baseline (A+T) comparison."
+        have = [name if s == STUDENT else _NAMES.get(s, _head(s)) for s in summary if not s.startswith("amber2_")]
+        return (f"This run reports {join_words(have) or 'no system'}; there is no {name} vs baseline (A+T) "
+                "comparison.")
     wins = losses = 0
     beyond_w = beyond_l = 0
+    spread_known = with_row = 0
     sig = 0
     n = 0
     for m in metrics:
@@ -274,7 +294,10 @@ def headline(summary: Summary, comparison: pd.DataFrame | None, metrics: Sequenc
         n += 1
         c = compare(m, a, b, digits)
         row = _comparison_row(comparison, m)
-        exceeds = row is not None and _truthy(row["diff_exceeds_spread"])
+        known = row is not None and _finite(row.get("seed_spread"))
+        spread_known += known
+        with_row += row is not None
+        exceeds = known and _truthy(row["diff_exceeds_spread"])
         if c > 0:
             wins += 1
             beyond_w += exceeds
@@ -283,20 +306,30 @@ def headline(summary: Summary, comparison: pd.DataFrame | None, metrics: Sequenc
             beyond_l += exceeds
         if row is not None and c and _p(row.get("p_ttest")) != "n/a" and float(row["p_ttest"]) < ALPHA:
             sig += 1
-    s = f"AmbER² is better than the CB-CE baseline (A+T) on {wins} of {n} metrics and worse on {losses}"
+    s = f"{name} is better than the CB-CE baseline (A+T) on {wins} of {n} metrics and worse on {losses}"
     if comparison is not None and not comparison.empty:
-        s += (f"; {beyond_w} of the gains and {beyond_l} of the losses exceed the seed-to-seed spread, and "
-              f"{sig} difference{'s are' if sig != 1 else ' is'} significant at α = {ALPHA:g} (paired t-test)")
+        if spread_known == with_row:
+            s += f"; {beyond_w} of the gains and {beyond_l} of the losses exceed the seed-to-seed spread"
+        elif spread_known == 0:
+            s += ("; the seed-to-seed spread cannot be estimated (fewer than two seeds), so no difference is set "
+                  "against it")
+        else:
+            s += (f"; where the seed-to-seed spread can be estimated ({spread_known} of {with_row} metrics), "
+                  f"{beyond_w} of the gains and {beyond_l} of the losses exceed it")
+        s += f", and {sig} difference{'s are' if sig != 1 else ' is'} significant at α = {ALPHA:g} (paired t-test)"
     return s + "."
 
 
 # -------------------------------------------------------------------------------------- ambiguity bins
 
 
+_NO_TREND = "has too few non-empty bins for a trend"
+
+
 def _trend(values: Sequence[float], digits: int) -> str:
     v = [x for x in values if math.isfinite(x)]
     if len(v) < 2:
-        return "has too few non-empty bins for a trend"
+        return _NO_TREND
     d = np.diff(np.round(v, digits))
     if (d > 0).all():
         return "rises"
@@ -337,7 +370,10 @@ def bins_sentences(bsum: pd.DataFrame, metrics: Sequence[str], digits: int = 3, 
         if not both:
             (only,) = [s for s in (base_system, new_system) if s in systems][:1] or [systems[0]]
             v, _ = series(only, m)
-            out.append(f"{_label(m)}: for {_NAMES.get(only, _head(only))} it {_trend(v, digits)} with ambiguity.")
+            trend = _trend(v, digits)
+            who = _NAMES.get(only, _head(only))
+            out.append(f"{_label(m)}: {who} has fewer than two non-empty bins, so no trend can be read." if trend ==
+                       _NO_TREND else f"{_label(m)}: for {who} it {trend} with ambiguity.")
             continue
         a, sa = series(new_system, m)
         b, sb = series(base_system, m)
@@ -355,13 +391,20 @@ def bins_sentences(bsum: pd.DataFrame, metrics: Sequence[str], digits: int = 3, 
         if wins:
             j = int(np.argmax(gain))
             s += f"; the largest gain is in {where(j)} ({_f(a[j], digits)} vs {_f(b[j], digits)})"
-            beyond = int(((cmp > 0) & (np.abs(a - b) > np.maximum(sa, sb))).sum())
-            if wins == 1:
+            known = (cmp > 0) & np.isfinite(sa) & np.isfinite(sb)
+            beyond = int((known & (np.abs(a - b) > np.maximum(sa, sb))).sum())
+            if not known.any():
+                s += "; the seed std cannot be estimated (fewer than two seeds), so no gain is set against it"
+            elif wins == 1:
                 s += f"; this gain {'exceeds' if beyond else 'does not exceed'} the seed std"
+            elif int(known.sum()) < wins:
+                s += f"; {beyond} of the {int(known.sum())} gains with an estimable seed std exceed it"
             else:
                 s += f"; {beyond} of the {wins} gains exceed the seed std"
         ta, tb = _trend(a, digits), _trend(b, digits)
-        if ta == tb == "is not monotonic":
+        if _NO_TREND in (ta, tb):
+            s += ". Fewer than two non-empty bins: no trend with ambiguity can be read"
+        elif ta == tb == "is not monotonic":
             s += ". With rising ambiguity it is not monotonic for either system"
         elif ta == tb:
             s += f". With rising ambiguity it {ta} for both systems"
@@ -381,11 +424,19 @@ def expert_sentences(wsum: pd.DataFrame, by: str, experts: Sequence[str], digits
     out = []
     if by == "bin":
         for m in experts[:1] if len(experts) == 2 else experts:
-            v = wsum.sort_values(by)[f"u_{m}"].to_numpy(float)
-            bins = wsum.sort_values(by)[by].to_numpy()
-            out.append(f"Across ambiguity bins, the mean weight of the {m} expert {_trend(v, digits)} with ambiguity "
-                       f"(from {_f(v[0], digits)} in bin {int(bins[0]) + 1} to {_f(v[-1], digits)} in bin "
-                       f"{int(bins[-1]) + 1}).")
+            part = wsum.sort_values(by)
+            v = part[f"u_{m}"].to_numpy(float)
+            ok = np.isfinite(v) & (part["n_items"].to_numpy(float) > 0)
+            v, bins = v[ok], part[by].to_numpy()[ok]
+            if len(v) == 0:
+                out.append(f"No ambiguity bin has items with a weight for the {m} expert.")
+            elif len(v) == 1:
+                out.append(f"All weighted items fall into one ambiguity bin (bin {int(bins[0]) + 1}), where the mean "
+                           f"weight of the {m} expert is {_f(v[0], digits)}; no trend with ambiguity can be read.")
+            else:
+                out.append(f"Across ambiguity bins, the mean weight of the {m} expert {_trend(v, digits)} with "
+                           f"ambiguity (from {_f(v[0], digits)} in bin {int(bins[0]) + 1} to {_f(v[-1], digits)} in "
+                           f"bin {int(bins[-1]) + 1}).")
         return out
     for row in wsum.to_dict(orient="records"):
         g = row[by]
@@ -414,18 +465,26 @@ def expert_sentences(wsum: pd.DataFrame, by: str, experts: Sequence[str], digits
         text = groups.get("text_uninformative")
         if voice is not None and text is not None:
             ut, uv = float(text["u_audio"]), float(voice["u_audio"])
-            ci = (text.get("u_audio_ci") or 0.0) + (voice.get("u_audio_ci") or 0.0)
-            ci = ci if math.isfinite(ci) else 0.0
-            if _f(ut, digits) == _f(uv, digits):
-                verdict = "the same on"
-                shift = "does not shift"
+            cis = (text.get("u_audio_ci"), voice.get("u_audio_ci"))
+            ci_known = all(_finite(c) for c in cis)
+            separated = ci_known and abs(ut - uv) > sum(float(c) for c in cis)  # type: ignore[arg-type]
+            same = _f(ut, digits) == _f(uv, digits)
+            verdict = "the same on" if same else ("higher on" if ut > uv else "lower on")
+            s = (f"The audio expert's weight is {verdict} text-uninformative than on voice-uninformative items "
+                 f"({_f(ut, digits)} vs {_f(uv, digits)}")
+            if not ci_known:
+                s += ("; a 95 % interval needs at least two items per group, so whether the loss shifts weight "
+                      "toward the channel that carries the emotion cannot be told)")
+            elif same or not separated:
+                s += ("; the 95 % intervals overlap): the numbers do not show the loss shifting weight toward the "
+                      "channel that carries the emotion")
+            elif ut > uv:
+                s += ("; the 95 % intervals do not overlap): the loss shifts weight toward the channel that carries "
+                      "the emotion")
             else:
-                verdict = "higher on" if ut > uv else "lower on"
-                shift = "shifts" if ut > uv else "does not shift"
-            overlap = "do not overlap" if abs(ut - uv) > ci else "overlap"
-            out.append(f"The audio expert's weight is {verdict} text-uninformative than on voice-uninformative items "
-                       f"({_f(ut, digits)} vs {_f(uv, digits)}; the 95 % intervals {overlap}): the loss {shift} "
-                       "weight toward the channel that carries the emotion.")
+                s += ("; the 95 % intervals do not overlap): the loss shifts weight away from the channel that carries "
+                      "the emotion")
+            out.append(s + ".")
     return out
 
 
@@ -446,7 +505,7 @@ def confusion_sentences(cms: Mapping[str, np.ndarray], classes: Sequence[str], d
         np.fill_diagonal(off, -1.0)
         off = np.where(np.isfinite(off), off, -1.0)
         j, k = np.unravel_index(int(np.argmax(off)), off.shape)
-        s = f"{_NAMES.get(system, _head(system))}: mean per-class recall {_f(recalls[system], digits)}"
+        s = f"{_NAMES.get(system, _head(system))}: mean per-class recall (UAR) {_f(recalls[system], digits)}"
         if off[j, k] > 0:
             s += (f"; the most frequent confusion is {classes[j]} → {classes[k]} "
                   f"({off[j, k] * 100:.0f} % of the {classes[j]} items)")
@@ -479,6 +538,10 @@ def fold_sentences(fold_summary: pd.DataFrame, metric: str, digits: int = 3) -> 
         worst = int(np.nanargmin(v) if METRICS[metric].higher_is_better else np.nanargmax(v))
         name = _NAMES.get(system, _head(system))
         fb, fw = int(part["fold"].iloc[best]), int(part["fold"].iloc[worst])
+        if np.isfinite(v).sum() < 2:
+            out.append(f"{name[0].upper() + name[1:]}'s {_label(metric)} is {_f(v[best], digits)} on its only scored "
+                       f"fold (fold {fb}); one fold shows no range over folds.")
+            continue
         out.append(f"{name[0].upper() + name[1:]}'s {_label(metric)} ranges over folds from {_f(v[best], digits)} "
                    f"(fold {fb}, best) to {_f(v[worst], digits)} (fold {fw}).")
     a = fold_summary[fold_summary["system"] == STUDENT].set_index("fold")[col]
@@ -523,6 +586,11 @@ def grid_sentences(grid: pd.DataFrame, metric: str, digits: int = 4, *, per_seed
             out.append(f"The grid point chosen most often is `{top}` ({int(counts.iloc[0])} of {total} {unit}).")
     spreads = grid.groupby("fold")["val_score"].agg(lambda v: float(v.max() - v.min()))
     if len(spreads) and grid["objective"].nunique() > 1:
-        out.append(f"Within a fold, the grid points' mean validation {_label(metric)} differ by "
-                   f"{_small(float(spreads.min()), digits)} to {_small(float(spreads.max()), digits)} (max − min).")
+        lo, hi = _small(float(spreads.min()), digits), _small(float(spreads.max()), digits)
+        if len(spreads) == 1:
+            out.append(f"In the one fold, the grid points' mean validation {_label(metric)} differ by {lo} "
+                       "(max − min).")
+        else:
+            rng = lo if lo == hi else f"{lo} to {hi}"
+            out.append(f"Within a fold, the grid points' mean validation {_label(metric)} differ by {rng} (max − min).")
     return out

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from amber2._version import __version__
-from amber2.metrics import METRICS, PAPER_METRICS
+from amber2.metrics import METRICS, REPORTED_METRICS
 from amber2.report import analysis as an
 from amber2.report import interpret as it
 from amber2.report.analysis import BASELINE, STUDENT
@@ -36,6 +36,7 @@ from amber2.report.tables import (
     format_cell,
     paper_tables_markdown,
     spread_caption,
+    student_name,
 )
 from amber2.utils.io import atomic_write_json, atomic_write_text
 from amber2.utils.logging import get_logger
@@ -108,7 +109,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def _cell(mean: float, std: float, digits: int, bold: bool = False) -> str:
     if mean is None or not math.isfinite(mean):
         return "–"
-    return format_cell({"mean": mean, "std": std if math.isfinite(std) else 0.0}, digits, bold)
+    return format_cell({"mean": mean, "std": std}, digits, bold)  # a NaN std prints "n/a"
 
 
 def _clean(obj: Any) -> Any:
@@ -169,18 +170,27 @@ def _heads_section(summary: Mapping[str, Any], digits: int, sentences: dict[str,
     return out
 
 
+def student_of(record: RunRecord) -> str | None:
+    """The run's student head (``results.json`` info, else the config's ``model.student``)."""
+    info_model = (record.results.get("info") or {}).get("model") or {}
+    return info_model.get("student") or (record.config.get("model") or {}).get("student")
+
+
 def _versus_section(record: RunRecord, digits: int, sentences: dict[str, list[str]]) -> list[str]:
     summary = record.summary
-    out = ["## 2. AmbER² vs the baseline (Tables 3–4)", ""]
+    name = student_name(summary, student_of(record))
+    out = [f"## 2. {name} vs the baseline (Tables 3–4)", ""]
     if STUDENT not in summary or BASELINE not in summary:
-        s = it.versus_sentences(summary, None, PAPER_METRICS, digits)
+        s = it.versus_sentences(summary, None, REPORTED_METRICS, digits, name=name)
         sentences["table_3"] = sentences["table_4"] = s
         out += [_bullets(s), ""]
         if STUDENT in summary:
+            rows = [[name, *(format_cell(summary[STUDENT].get(m), digits) for m in REPORTED_METRICS)]]
+            out += [_table(["System", *(_mlabel(m) for m in REPORTED_METRICS)], rows), ""]
             out += _student_heads_table(summary, digits)
         return out
     both = {k: summary[k] for k in (BASELINE, STUDENT)}
-    blocks = _table_blocks(paper_tables_markdown(both, digits=digits))
+    blocks = _table_blocks(paper_tables_markdown(both, digits=digits, student=student_of(record)))
     comp = record.comparison if record.comparison is not None else None
     s3 = it.versus_sentences(summary, comp, DIST_METRICS, digits, kind="distribution")
     s4 = it.versus_sentences(summary, comp, CLASS_METRICS, digits, kind="classification")
@@ -201,17 +211,18 @@ def _student_heads_table(summary: Mapping[str, Any], digits: int) -> list[str]:
     rows = []
     for system in [s for s in summary if s.startswith("amber2_")] + [STUDENT]:
         if system in summary:
-            rows.append([_system_name(system), *(format_cell(summary[system].get(m), digits) for m in PAPER_METRICS)])
+            cells = (format_cell(summary[system].get(m), digits) for m in REPORTED_METRICS)
+            rows.append([_system_name(system), *cells])
     if len(rows) < 2:
         return []
     return ["**AmbER²'s heads.** The experts at the student's selected epoch, beside the student.", "",
-            _table(["Head", *(_mlabel(m) for m in PAPER_METRICS)], rows), ""]
+            _table(["Head", *(_mlabel(m) for m in REPORTED_METRICS)], rows), ""]
 
 
 def _bins_section(bsum: pd.DataFrame, digits: int, unit: str, fig: str | None,
                   sentences: dict[str, list[str]]) -> list[str]:
     out = ["## 3. Performance by ambiguity (Fig. 2)", ""]
-    s = it.bins_sentences(bsum, PAPER_METRICS, digits, unit=unit)
+    s = it.bins_sentences(bsum, REPORTED_METRICS, digits, unit=unit)
     sentences["ambiguity"] = s
     if bsum.empty:
         return [*out, _bullets(s), ""]
@@ -233,14 +244,14 @@ def _bins_section(bsum: pd.DataFrame, digits: int, unit: str, fig: str | None,
                 continue
             r = r.iloc[0]
             cells = []
-            for m in PAPER_METRICS:
+            for m in REPORTED_METRICS:
                 mean = float(r[f"{m}_mean"])
                 others = [float(part[part["system"] == o].iloc[0][f"{m}_mean"]) for o in systems if o != system]
                 best = bool(others) and all(it.compare(m, mean, o, digits) > 0 for o in others)
                 cells.append(_cell(mean, float(r[f"{m}_std"]), digits, best))
             ment = f"{first['mean_entropy']:.2f}" if math.isfinite(first["mean_entropy"]) else "–"
             rows.append([b + 1, rng, int(first["size"]), ment, _system_name(system), *cells])
-    out += [_table(["Bin", f"H ({unit})", "n", "mean H", "System", *(_mlabel(m) for m in PAPER_METRICS)], rows), "",
+    out += [_table(["Bin", f"H ({unit})", "n", "mean H", "System", *(_mlabel(m) for m in REPORTED_METRICS)], rows), "",
             _bullets(s), ""]
     return out
 
@@ -305,7 +316,7 @@ def _folds_section(fseed: pd.DataFrame, fsum: pd.DataFrame, metric: str, digits:
     if fseed.empty:
         sentences["folds"] = []
         return [*out, "The run has no per-run scores.", ""]
-    metrics = [m for m in PAPER_METRICS if f"{m}_mean" in fsum.columns]
+    metrics = [m for m in REPORTED_METRICS if f"{m}_mean" in fsum.columns]
     main = [s for s in (BASELINE, STUDENT) if s in set(fsum["system"])] or list(dict.fromkeys(fsum["system"]))
     rows = []
     for r in fsum[fsum["system"].isin(main)].to_dict(orient="records"):
@@ -416,12 +427,31 @@ def _provenance_section(prov: Mapping[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------------------------------- driver
 
 
+#: Files of a run directory that a report must never overwrite (written by ``amber2 train``).
+RUN_FILES: frozenset[str] = frozenset({
+    "results.json", "data.json", "config.yaml", "scores.csv", "selection.csv", "comparison.csv", "tables.md",
+    "predictions.npz",
+})
+
+
 def _resolve_out(run_dir: Path, out: str | os.PathLike[str] | None) -> Path:
+    """The report's Markdown path; refuses one whose Markdown or ``.json`` twin would overwrite a run file.
+
+    Raises:
+        ValueError: ``out`` (or the numbers written beside it, same name with ``.json``) is one of the
+            run's own files (e.g. ``--out RUN/results.md`` would replace ``RUN/results.json``).
+    """
     if out is None:
         return run_dir / "report.md"
     p = Path(out)
     if p.is_dir():
-        return p / "report.md"
+        p = p / "report.md"
+    for target in (p, p.with_suffix(".json")):
+        if target.name in RUN_FILES and (target.exists() or target.parent.resolve() == run_dir.resolve()):
+            what = "the report itself" if target == p else "the report's numbers"
+            raise ValueError(
+                f"--out {p} would write {what} to {target}, a file of the training run that the report must not "
+                f"overwrite; choose another name (default {run_dir / 'report.md'}, numbers in report.json)")
     return p
 
 
@@ -498,7 +528,7 @@ def build_report(
             return pd.DataFrame()
 
     bframe = safe("ambiguity", an.bins_frame, record, n_bins=n_bins, edges=edges)
-    bsum = an.bins_summary(bframe, PAPER_METRICS) if not bframe.empty else bframe
+    bsum = an.bins_summary(bframe, REPORTED_METRICS) if not bframe.empty else bframe
     wframe = safe("expert_weights", an.expert_weight_frame, record, n_bins=n_bins)
     experts = an.expert_names(record)
     has_conflict = "conflict" in wframe.columns and not wframe.empty
@@ -526,7 +556,7 @@ def build_report(
             fig_links["grid"] = _figure("grid", plots.plot_grid, fig_dir, report_dir, figs, grid, metric=metric)
 
     comp = record.comparison
-    head = it.headline(summary, comp, PAPER_METRICS, digits)
+    head = it.headline(summary, comp, REPORTED_METRICS, digits, name=student_name(summary, student_of(record)))
     sentences["headline"] = [head]
     n_tested = int(an.is_tested(record).sum()) if an.systems_present(record) else 0
     info = record.results.get("info") or {}

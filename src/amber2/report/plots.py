@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from amber2.metrics import METRICS
+from amber2.metrics import METRICS, REPORTED_METRICS
 from amber2.report.analysis import BASELINE, STUDENT, row_normalise
 from amber2.utils.io import atomic_path
 
@@ -102,7 +102,7 @@ def _bin_ticks(part: pd.DataFrame) -> list[str]:
 
 
 def plot_ambiguity_bins(bsum: pd.DataFrame, path: str | os.PathLike[str], *,
-                        metrics: Sequence[str] = ("js", "bc", "r2", "f1", "wf1", "acc"), unit: str = "bits",
+                        metrics: Sequence[str] = REPORTED_METRICS, unit: str = "bits",
                         systems: Sequence[str] = (BASELINE, STUDENT)) -> Path:
     """Every metric per ambiguity bin for each system, mean ± std over seeds (Fig. 2 of the paper).
 

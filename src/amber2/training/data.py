@@ -32,7 +32,7 @@ class DataError(ValueError):
 
 def _show(ids: Sequence[Any], n: int = 8) -> str:
     ids = list(ids)
-    s = ", ".join(repr(i) for i in ids[:n])
+    s = ", ".join(repr(str(i)) for i in ids[:n])  # str(): numpy ids would print as np.str_('u005')
     return s + (f" ... ({len(ids) - n} more)" if len(ids) > n else "")
 
 

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from amber2.training.config import DataConfig
-from amber2.training.data import DataError, LabeledSet
+from amber2.training.data import DataError, LabeledSet, _show
 from amber2.utils.csvsafe import unescape_frame
+from amber2.utils.io import load_npy, load_npz
 
 if TYPE_CHECKING:
     from amber2.labels import LabelPolicy
@@ -116,12 +117,17 @@ def load_arrays(
     arrays: dict[str, np.ndarray] = {}
     if p.is_dir():
         for f in sorted(p.glob("*.npy")):
-            arrays[f.stem] = np.load(f, allow_pickle=False)
+            try:
+                arrays[f.stem] = load_npy(f)
+            except ValueError as exc:
+                raise DataError(str(exc)) from None
         if (p / "ids.txt").exists():
             arrays["ids"] = np.array((p / "ids.txt").read_text(encoding="utf-8").split())
     elif p.suffix == ".npz":
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        try:
+            arrays = load_npz(p)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
     else:
         raise DataError(f"{p}: expected an .npz file or a folder of .npy files")
     for need in ("ids", "y"):
@@ -144,7 +150,7 @@ def _leave_out(data: LabeledSet, folds: np.ndarray, missing: list[str], reason: 
     """Drop ``missing`` items (named in a warning, counted under ``reason``) or fail (``on_missing="fail"``)."""
     if not missing:
         return data, folds
-    shown = ", ".join(repr(i) for i in missing[:8]) + (f" ... ({len(missing) - 8} more)" if len(missing) > 8 else "")
+    shown = _show(missing)
     msg = f"{len(missing)} item(s) {what}: {shown}"
     if on_missing == "fail":
         raise DataError(msg + " (data.on_missing=fail)")
@@ -166,7 +172,17 @@ def load_training_data(config: DataConfig, *, require_folds: bool = True) -> Tra
     dropped: dict[str, int] = {}
     if config.arrays:
         data, folds = load_arrays(config.arrays, on_bad_rows=config.on_bad_rows)
-        if config.folds:
+        if config.split == "official":
+            if not config.folds:
+                raise DataError(f"data.split=official with data.arrays ({config.arrays}) needs the partition file: "
+                                "set data.folds=PATH/split.csv (columns id,split: Train, Development, "
+                                f"{config.official_test}), e.g. the split.csv 'amber2 prepare' writes")
+            folds, left_out = read_official_split(config.folds, list(data.ids), config.official_test)
+            for reason, ids_out in left_out.items():
+                data, folds = _leave_out(data, folds, ids_out, reason, "drop", dropped,
+                                         f"are in partition {reason.removeprefix('partition_')!r}, neither Train, "
+                                         f"Development nor {config.official_test}")
+        elif config.folds:
             folds, missing = read_folds(config.folds, data.ids)
             data, folds = _leave_out(data, folds, missing, "no_fold", config.on_missing, dropped,
                                      f"are not in the fold file {config.folds}")

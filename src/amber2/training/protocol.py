@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from amber2.metrics import METRICS, evaluate
+from amber2.metrics import METRICS, REPORTED_METRICS, evaluate
 from amber2.model.heads import ModelConfig
 from amber2.training.augmentation import augment_splits
 from amber2.training.config import LossConfig, TrainConfig
@@ -45,8 +45,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Metrics computed on every test fold (the paper's six, plus calibration and divergence variants).
-REPORT_METRICS: tuple[str, ...] = ("js", "bc", "r2", "f1", "wf1", "acc")
+#: Metrics computed on every test fold: the paper's six and UAR (``amber2.metrics.REPORTED_METRICS``).
+REPORT_METRICS: tuple[str, ...] = REPORTED_METRICS
 
 
 def grid_objectives(config: TrainConfig) -> list[LossConfig]:
@@ -129,12 +129,12 @@ class ProtocolResult:
         return list(self.summary)
 
     def table(self, metrics: Sequence[str] = REPORT_METRICS, digits: int = 3) -> pd.DataFrame:
-        """Mean +- std per system (rows) and metric (columns) as strings."""
-        rows = {}
-        for system, vals in self.summary.items():
-            rows[system] = {
-                m: f"{vals[m]['mean']:.{digits}f} ± {vals[m]['std']:.{digits}f}" for m in metrics if m in vals
-            }
+        """Mean +- std per system (rows) and metric (columns) as strings (``± n/a``: no spread estimable)."""
+        def cell(v: dict[str, float]) -> str:
+            std = f"{v['std']:.{digits}f}" if np.isfinite(v["std"]) else "n/a"
+            return f"{v['mean']:.{digits}f} ± {std}"
+
+        rows = {system: {m: cell(vals[m]) for m in metrics if m in vals} for system, vals in self.summary.items()}
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def selected_runs(self, system: str) -> list[RunResult]:
@@ -305,7 +305,8 @@ def _summary(scores: pd.DataFrame, spread: str = "runs") -> dict[str, dict[str, 
     ``std_runs``: sample std over all (fold, seed) test scores (the paper's "mean ± std over folds
     and seeds"); ``std_seeds``: sample std over seeds of the fold-averaged score (the seed-to-seed
     spread, which leaves out how much folds differ). With every fold run for every seed, the mean
-    over runs equals the mean of the fold averages.
+    over runs equals the mean of the fold averages. A spread of fewer than two values (one seed, or one
+    fold with one seed) cannot be estimated: NaN, which tables print as "n/a".
     """
     out: dict[str, dict[str, dict[str, float]]] = {}
     if scores.empty:
@@ -313,7 +314,9 @@ def _summary(scores: pd.DataFrame, spread: str = "runs") -> dict[str, dict[str, 
     per_seed = scores.groupby(["system", "metric", "seed"])["value"].mean()
 
     def sd(v: np.ndarray) -> float:
-        return float(v.std(ddof=1)) if len(v) > 1 else 0.0
+        # one value has no spread to estimate: NaN ("n/a"), never 0 (which would make every difference
+        # look larger than the noise)
+        return float(v.std(ddof=1)) if len(v) > 1 else float("nan")
 
     for system in sorted(scores["system"].unique(), key=_order):
         out[system] = {}
@@ -355,11 +358,13 @@ def paired_comparison(result: ProtocolResult, a: str = "amber2", b: str = "basel
         except ValueError:
             w_p = float("nan")
         sa, sb = result.summary[a][m], result.summary[b][m]
-        spread = max(sa.get("std_seeds", sa["std"]), sb.get("std_seeds", sb["std"]))
+        spreads = (float(sa.get("std_seeds", sa["std"])), float(sb.get("std_seeds", sb["std"])))
+        spread = max(spreads) if all(np.isfinite(spreads)) else float("nan")  # n/a when either is
+        exceeds = bool(abs(d.mean()) > spread) if np.isfinite(spread) else None  # None: spread n/a (one seed)
         rows.append({"metric": m, "a": a, "b": b, "mean_a": float(pa.loc[idx].mean()),
                      "mean_b": float(pb.loc[idx].mean()),
                      "diff": float(d.mean()), "a_better_pairs": wins, "pairs": len(idx), "p_ttest": t_p,
-                     "p_wilcoxon": w_p, "seed_spread": spread, "diff_exceeds_spread": bool(abs(d.mean()) > spread),
+                     "p_wilcoxon": w_p, "seed_spread": spread, "diff_exceeds_spread": exceeds,
                      "a_better": bool(d.mean() > 0) == better})
     return pd.DataFrame(rows)
 

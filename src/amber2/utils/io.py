@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json", "read_jsonl",
+    "atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "load_npy", "load_npz",
+    "read_json", "read_jsonl",
 ]
+
+_PICKLE_HINT = ("holds Python objects (dtype=object), which amber2 never unpickles; save strings as a unicode "
+                "array (np.array(ids, dtype=str)) and numbers as a numeric array")
 
 
 @contextlib.contextmanager
@@ -120,3 +124,43 @@ def read_jsonl(path: str | os.PathLike[str], *, error: type[Exception] = ValueEr
                 raise error(f"{name}:{lineno}: each line must be a JSON object")
             records.append({str(k).strip(): v for k, v in rec.items()})
     return records
+
+
+def load_npz(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Every array of an ``.npz`` file, without pickles; an object array is named in the error.
+
+    numpy's own error ("Object arrays cannot be loaded when allow_pickle=False") names neither the
+    file nor the array, hence this wrapper.
+
+    Raises:
+        ValueError: An array holds Python objects (the message names file and array and the fix), or
+            the file is not a readable ``.npz``.
+    """
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    with np.load(path, allow_pickle=False) as z:
+        for key in z.files:
+            try:
+                out[key] = z[key]
+            except ValueError as exc:
+                if "allow_pickle" not in str(exc):
+                    raise ValueError(f"{path}: array {key!r} cannot be read: {exc}") from exc
+                raise ValueError(f"{path}: array {key!r} {_PICKLE_HINT}") from None
+    return out
+
+
+def load_npy(path: str | os.PathLike[str]) -> Any:
+    """One ``.npy`` array without pickles; an object array gets an error naming the file (see :func:`load_npz`).
+
+    Raises:
+        ValueError: The array holds Python objects, or the file is not a readable ``.npy``.
+    """
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise ValueError(f"{path}: cannot be read as an .npy array: {exc}") from exc
+        raise ValueError(f"{path}: the array {_PICKLE_HINT}") from None

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amber2.metrics import REPORTED_METRICS
 from amber2.report import write_report
 from amber2.report.tables import SPREAD_TEXT
 from amber2.utils.io import atomic_write_json, read_json
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 
 DEMO_CLASSES: tuple[str, ...] = ("neutral", "happy", "angry", "sad")
 SYSTEMS: tuple[str, ...] = ("baseline_text", "baseline_audio", "baseline_fusion", "amber2")
-METRICS_OUT: tuple[str, ...] = ("js", "bc", "r2", "f1", "wf1", "acc")
+METRICS_OUT: tuple[str, ...] = REPORTED_METRICS
 
 #: What the demo writes into its folder, beside the simulated corpus (removed by ``overwrite``).
 _DERIVED_DIRS: dict[str, tuple[str, ...]] = {

@@ -65,7 +65,8 @@ def write_run(
     from amber2.report.tables import paper_tables_markdown
 
     path, comparison = write_run_files(result, out, config=config, data=data, folds=folds, data_info=data_info)
-    atomic_write_text(path / "tables.md", paper_tables_markdown(result.summary, comparison))
+    atomic_write_text(path / "tables.md", paper_tables_markdown(result.summary, comparison,
+                                                                    student=result.info["model"].get("student")))
     return path
 
 
