@@ -89,6 +89,7 @@ def test_clone_params_and_errors():
         AmbER2Estimator(max_epochs=1).fit(X, Y[:10])
 
 
+@pytest.mark.slow  # ~3 s: cross-validation and a grid search
 def test_array_form_works_in_cross_validation_and_grid_search():
     X, Y, _ = _data(120, seed=2)
     Xa = np.hstack([X["audio"], X["text"]])
