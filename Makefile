@@ -45,13 +45,13 @@ $(STAMP): pyproject.toml Makefile $(CONSTRAINTS)
 	@rm -f $(VENV)/.installed-*
 	@echo "installing torch $(TORCH_VERSION), $(TORCH_BUILD) build (ACCEL=$(ACCEL); choose with ACCEL=cpu|cuda)"
 ifeq ($(TORCH_BUILD),cpu)
-	# The CPU build is 'torch==X+cpu' on Linux: from a local wheel or the configured indexes if they hold it,
-	# else from the PyTorch CPU index (PyPI's Linux wheel is the CUDA build). macOS/Windows: PyPI's wheel is CPU.
+# The CPU build is 'torch==X+cpu' on Linux: from a local wheel or the configured indexes if they hold it,
+# else from the PyTorch CPU index (PyPI's Linux wheel is the CUDA build). macOS/Windows: PyPI's wheel is CPU.
 	@if [ "$$(uname -s)" != Linux ]; then $(PIP) install -q "torch==$(TORCH_VERSION)"; \
 	elif $(PIP) install -q "torch==$(TORCH_VERSION)+cpu" 2>/dev/null; then :; \
 	else $(PIP) install -q --extra-index-url $(TORCH_CPU_INDEX) "torch==$(TORCH_VERSION)+cpu"; fi
 else
-	# '===' matches the version without a local label: PyPI's CUDA build, never a '+cpu' wheel.
+# '===' matches the version without a local label: PyPI's CUDA build, never a '+cpu' wheel.
 	$(PIP) install -q $(if $(TORCH_CUDA_INDEX),--index-url $(TORCH_CUDA_INDEX) "torch==$(TORCH_VERSION)",\
 		"torch===$(TORCH_VERSION)")
 endif
