@@ -142,7 +142,10 @@ def train_run(
         if keep_state:
             # Each unit contributes the weights of the heads it selected (one unit for AmbER²).
             state = state or {}
-            state.update({k: v.clone() for k, v in snapshots[u].items() if head_of_key(k) in followers})
+            # The input standardisation buffers (input_mean_*, input_std_*) belong to every head: always kept
+            # (a single-modality model or a modality student has no fusion unit to carry them).
+            state.update({k: v.clone() for k, v in snapshots[u].items()
+                          if head_of_key(k) in followers or k.startswith(("input_mean_", "input_std_"))})
     reported = [student] if loss.kind == "amber2" else heads
     return RunResult(fold, seed, loss, results, reported, epochs_trained, np.asarray(val_idx),
                      np.asarray(test_idx), state, time.perf_counter() - t0)
