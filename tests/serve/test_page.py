@@ -135,23 +135,22 @@ def test_page_assets_exist():
     assert {p.name for p in Path(STATIC_DIR).iterdir()} >= {"index.html", "app.js", "style.css"}
 
 
-def test_a_missing_browser_is_a_skip_with_a_reason(monkeypatch):
-    monkeypatch.setattr(sys.modules[__name__], "_chromium", lambda: None)
+def _fresh_browser_check() -> tuple[str | None, str]:
     _browser.cache_clear()
     try:
-        path, why = _browser()
+        return _browser()
     finally:
         _browser.cache_clear()
+
+
+def test_a_missing_browser_is_a_skip_with_a_reason(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "_chromium", lambda: None)
+    path, why = _fresh_browser_check()
     assert path is None and "chromium is not installed" in why and "make browser-deps" in why
 
 
 def test_a_missing_playwright_is_a_skip_with_a_reason(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "playwright" else real(name, *a))
-    _browser.cache_clear()
-    try:
-        path, why = _browser()
-    finally:
-        _browser.cache_clear()
+    path, why = _fresh_browser_check()
     assert path is None and "playwright package is not installed" in why and "make browser-deps" in why
-
