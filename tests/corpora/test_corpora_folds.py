@@ -9,6 +9,7 @@ import pytest
 from amber2.corpora import (
     FoldError,
     balanced_folds,
+    emo_superb_validation_ids,
     leave_one_group_out,
     make_folds,
     official_split,
@@ -129,3 +130,48 @@ def test_validation_ids_group_and_fraction():
         validation_ids(None, train, method="fraction", fraction=1.5)
     with pytest.raises(FoldError, match="unknown validation method"):
         validation_ids(items, train, method="magic")
+
+
+# --------------------------------------------------------------------------- EMO-SUPERB's published folds
+def test_crema_d_emo_superb_folds_are_numbered_as_their_label_files():
+    # EMO-SUPERB's CREMA-D files 1-5 test actors 1001-1018, 1019-1036, 1037-1054, 1055-1072, 1073-1091;
+    # file k validates on file k+1's test actors (file 5 on file 1's)
+    actors = list(range(1001, 1092))
+    items = pd.DataFrame({"id": [f"{a}_IEO_HAP_HI" for a in actors] + ["x"], "speaker": [*actors, "none"]})
+    f = make_folds(items, "crema-d-emo-superb")
+    assert f["x"] == -1
+    tested = {k: sorted(int(i[:4]) for i, v in f.items() if v == k) for k in range(5)}
+    assert [(t[0], t[-1], len(t)) for t in tested.values()] == [
+        (1001, 1018, 18), (1019, 1036, 18), (1037, 1054, 18), (1055, 1072, 18), (1073, 1091, 19)]
+    assert f.attrs["validation_folds"] == [1, 2, 3, 4, 0]
+    val = {k: sorted(int(i[:4]) for i in emo_superb_validation_ids(f, k)) for k in range(5)}
+    assert [(v[0], v[-1]) for v in val.values()] == [
+        (1019, 1036), (1037, 1054), (1055, 1072), (1073, 1091), (1001, 1018)]
+    # amber2's earlier numbering (folds 0-4 = their files 3, 1, 5, 4, 2) is gone
+    assert tested[0][0] == 1001 and tested[2][0] == 1037
+
+
+def test_iemocap_emo_superb_folds_are_numbered_as_their_label_files():
+    # their files 1-5 test sessions 4, 3, 2, 1, 5 and validate on sessions 5, 4, 3, 2, 1
+    sessions = [f"Ses0{s}" for s in range(1, 6)]
+    items = pd.DataFrame({"id": [f"{s}F_impro01_F00{j}" for s in sessions for j in range(3)] + ["odd"],
+                          "group": [s for s in sessions for _ in range(3)] + [None]})
+    f = make_folds(items, "iemocap-emo-superb")
+    assert f.name == "iemocap-emo-superb" and f["odd"] == -1
+    test_session = {k: {i[:5] for i, v in f.items() if v == k} for k in range(5)}
+    assert [test_session[k] for k in range(5)] == [{"Ses04"}, {"Ses03"}, {"Ses02"}, {"Ses01"}, {"Ses05"}]
+    val_session = [{i[:5] for i in emo_superb_validation_ids(f, k)} for k in range(5)]
+    assert val_session == [{"Ses05"}, {"Ses04"}, {"Ses03"}, {"Ses02"}, {"Ses01"}]
+    # folds.csv read back has no name: the scheme is passed
+    plain = pd.Series(f.to_numpy(), index=f.index)
+    assert emo_superb_validation_ids(plain, 0, scheme="emo-superb-sessions") == emo_superb_validation_ids(f, 0)
+
+
+def test_emo_superb_validation_refuses_other_schemes_and_folds():
+    items = pd.DataFrame({"id": list("abcdef"), "group": ["Ses01", "Ses02", "Ses03", "Ses04", "Ses05", "Ses01"]})
+    with pytest.raises(FoldError, match="not an EMO-SUPERB fold scheme"):
+        emo_superb_validation_ids(leave_one_group_out(items), 0)
+    with pytest.raises(FoldError, match="fold 5 is not one of"):
+        emo_superb_validation_ids(make_folds(items, "iemocap-emo-superb"), 5)
+    with pytest.raises(FoldError, match="no column 'session'"):
+        make_folds(items, "iemocap-emo-superb", group_column="session")

@@ -23,6 +23,8 @@ from typer.testing import CliRunner
 from amber2.demo.synth import SimulationConfig
 from amber2.workflow.demo import DemoConfig, DemoError, DemoResult, run_demo
 
+pytestmark = pytest.mark.slow  # the demo end to end: ~25 s in all (make test-fast skips it)
+
 SYSTEMS = ("baseline_text", "baseline_audio", "baseline_fusion", "amber2")
 METRICS = ("js", "bc", "r2", "f1", "wf1", "acc", "uar")
 TINY = SimulationConfig(n_speakers=8, utterances_per_speaker=6, n_raters=10, raters_per_item=(3, 5), true_draws=8,

@@ -117,6 +117,7 @@ def test_synthesize_rejects_bad_input():
         synthesize(spk, np.zeros(7), syllabify("hello"), rng, 8000)
 
 
+@pytest.mark.slow  # ~4 s: openSMILE on synthesised speech
 def test_egemaps_sees_the_voice_emotion():
     """openSMILE eGeMAPS functionals on the synthetic voice: finite, and a logistic regression trained on
     some speakers names the voice's class of unseen speakers well above chance."""

@@ -84,11 +84,20 @@ def test_clone_params_and_errors():
     with pytest.raises(ValueError, match="has 4 columns; fit saw 5"):
         est.predict_proba({"audio": X["audio"], "text": X["text"][:, :4]})
     with pytest.raises(ValueError, match="pass modalities="):
-        AmbER2Estimator().fit(np.hstack([X["audio"], X["text"]]), Y)
+        AmbER2Estimator(modalities=["audio", "text"]).fit(np.hstack([X["audio"], X["text"]]), Y)
+    one = AmbER2Estimator(max_epochs=1, hidden=8).fit(np.hstack([X["audio"], X["text"]]), Y)  # one modality
+    assert one.modalities_ == {"features": 11} and one.heads_ == ["features"]
+    with pytest.raises(ValueError, match="X has 10 features, but AmbER2Estimator is expecting 11"):
+        one.predict(np.zeros((2, 10)))
+    with pytest.raises(ValueError, match="NaN"):
+        AmbER2Estimator().fit({"audio": np.full((60, 6), np.nan), "text": X["text"]}, Y)
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        AmbER2Estimator().fit(X, np.linspace(0, 1, 60))
     with pytest.raises(ValueError, match="rows but y has"):
         AmbER2Estimator(max_epochs=1).fit(X, Y[:10])
 
 
+@pytest.mark.slow  # ~3 s: cross-validation and a grid search
 def test_array_form_works_in_cross_validation_and_grid_search():
     X, Y, _ = _data(120, seed=2)
     Xa = np.hstack([X["audio"], X["text"]])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from _labels_tables import table_from
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -124,6 +125,7 @@ def policies(draw):
     )
 
 
+@pytest.mark.slow  # ~5 s: 120 hypothesis examples
 @settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=tables, policy=policies(), codes=st.lists(st.sampled_from(CODES), min_size=8, max_size=8))
 def test_engine_matches_reference(raw, policy, codes):

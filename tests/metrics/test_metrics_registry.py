@@ -19,6 +19,7 @@ SCALAR = {
     "r2_det": am.r2_determination,
     "r2_det_flat": am.r2_determination_flat,
     "kl": am.kl_divergence,
+    "kl_reverse": lambda t, p: am.kl_divergence(t, p, direction="prediction||truth"),
     "ece": am.expected_calibration_error,
     "acc": am.accuracy,
     "f1": am.macro_f1,

@@ -6,9 +6,12 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "train_protocol.py"
 
 
+@pytest.mark.slow  # ~3 s: the benchmark script end to end
 def test_train_protocol_quick(tmp_path):
     spec = importlib.util.spec_from_file_location("bench_train_protocol", BENCH)
     mod = importlib.util.module_from_spec(spec)

@@ -19,6 +19,7 @@ def _runs(result):
     return {(r.fold, r.seed, r.config): r for r in result.runs}
 
 
+@pytest.mark.slow  # ~4 s per case (make test-fast skips it)
 @pytest.mark.parametrize("extra", [
     [],                                                        # defaults: shared experts, CB-CE baseline
     ["optim.patience=2", "protocol.baseline=soft_ce"],         # early stopping, soft-CE baseline

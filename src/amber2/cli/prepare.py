@@ -29,7 +29,8 @@ def prepare(
     policy: str | None = typer.Option(None, "--policy", help="Label policy preset or .json/.yaml file; "
                                       "'none' for no targets. Default: the corpus's standard preset."),
     folds: str | None = typer.Option(None, "--folds", help="Fold scheme: leave-one-group-out | balanced | "
-                                     "speaker-k | crema-d-emo-superb | none. Default: the corpus's."),
+                                     "speaker-k | crema-d-emo-superb | iemocap-emo-superb | none. "
+                                     "Default: the corpus's."),
     k: int = typer.Option(5, "--k", help="Number of folds for balanced / speaker-k."),
     seed: int = typer.Option(0, "--seed", help="Seed of the fold assignment."),
     speakers_disjoint: bool | None = typer.Option(

@@ -11,8 +11,15 @@ Schemes (:func:`make_folds`):
     One fold per value of a group column (IEMOCAP sessions: fold 0 = ``Ses01`` ... fold 4 = ``Ses05``),
     in natural sort order.
 ``crema-d-emo-superb``
-    EMO-SUPERB's CREMA-D actor folds: fold 0 = actors 1037-1054, 1 = 1001-1018, 2 = 1073-1091,
-    3 = 1055-1072, 4 = 1019-1036 (EMO-SUPERB's folds 1 to 5).
+    EMO-SUPERB's CREMA-D actor folds, numbered as their published label files: fold i = their file i+1,
+    testing actors 1001-1018, 1019-1036, 1037-1054, 1055-1072, 1073-1091 (folds 0-4); fold i validates on
+    fold i+1's test actors (fold 4 on fold 0's).
+``iemocap-emo-superb``
+    EMO-SUPERB's IEMOCAP session folds, numbered as their files: folds 0-4 test sessions Ses04, Ses03, Ses02,
+    Ses01, Ses05 and validate on Ses05, Ses04, Ses03, Ses02, Ses01.
+
+For the two EMO-SUPERB schemes :data:`EMO_SUPERB_VALIDATION_FOLDS` gives each fold's validation fold and
+:func:`emo_superb_validation_ids` its validation items, so results compare with theirs fold by fold.
 ``speaker-k`` (alias ``k-speaker``)
     ``k`` speaker-disjoint folds of as equal size as speakers allow (greedy, seeded).
 ``balanced`` (aliases ``paper``, ``ambiguity-balanced``)
@@ -45,11 +52,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CREMA_D_EMO_SUPERB_FOLDS",
+    "EMO_SUPERB_VALIDATION_FOLDS",
     "FOLD_SCHEMES",
+    "IEMOCAP_EMO_SUPERB_SESSIONS",
     "FoldError",
     "balanced_folds",
     "crema_d_emo_superb_folds",
+    "emo_superb_validation_ids",
     "fold_report",
+    "iemocap_emo_superb_folds",
     "leave_one_group_out",
     "make_folds",
     "official_split",
@@ -59,15 +70,24 @@ __all__ = [
 
 log = get_logger(__name__)
 
-#: EMO-SUPERB CREMA-D folds (fold index 0..4 = their folds 1..5) as inclusive actor-id ranges.
+#: EMO-SUPERB's CREMA-D test actors per fold as inclusive actor-id ranges (fold i = their label file i+1).
 CREMA_D_EMO_SUPERB_FOLDS: tuple[tuple[int, int], ...] = (
-    (1037, 1054), (1001, 1018), (1073, 1091), (1055, 1072), (1019, 1036),
+    (1001, 1018), (1019, 1036), (1037, 1054), (1055, 1072), (1073, 1091),
 )
+#: EMO-SUPERB's IEMOCAP test session per fold (fold i = their label file i+1).
+IEMOCAP_EMO_SUPERB_SESSIONS: tuple[str, ...] = ("Ses04", "Ses03", "Ses02", "Ses01", "Ses05")
+#: Per EMO-SUPERB scheme, the fold whose test items are fold i's validation items: CREMA-D file k validates
+#: on file k+1's test actors; IEMOCAP files 1-5 validate on sessions 5, 4, 3, 2, 1.
+EMO_SUPERB_VALIDATION_FOLDS: dict[str, tuple[int, ...]] = {
+    "crema-d-emo-superb": (1, 2, 3, 4, 0),
+    "iemocap-emo-superb": (4, 0, 1, 2, 3),
+}
 #: Scheme names accepted by :func:`make_folds` (aliases map to the first name).
 FOLD_SCHEMES: dict[str, str] = {
     "leave-one-group-out": "leave-one-group-out", "logo": "leave-one-group-out",
     "leave-one-session-out": "leave-one-group-out", "loso": "leave-one-group-out",
     "crema-d-emo-superb": "crema-d-emo-superb", "emo-superb-actors": "crema-d-emo-superb",
+    "iemocap-emo-superb": "iemocap-emo-superb", "emo-superb-sessions": "iemocap-emo-superb",
     "speaker-k": "speaker-k", "k-speaker": "speaker-k", "speaker": "speaker-k",
     "balanced": "balanced", "paper": "balanced", "ambiguity-balanced": "balanced",
 }
@@ -137,7 +157,11 @@ def leave_one_group_out(table: CorpusTable | pd.DataFrame, *, column: str = "gro
 
 
 def crema_d_emo_superb_folds(table: CorpusTable | pd.DataFrame, *, column: str = "speaker") -> pd.Series:
-    """EMO-SUPERB's five CREMA-D actor folds (:data:`CREMA_D_EMO_SUPERB_FOLDS`); other actors get -1."""
+    """EMO-SUPERB's five CREMA-D actor folds (:data:`CREMA_D_EMO_SUPERB_FOLDS`); other actors get -1.
+
+    Fold i tests the actors of EMO-SUPERB's label file i+1 and validates on fold i+1's actors
+    (:func:`emo_superb_validation_ids`).
+    """
     items = _items(table)
     if column not in items.columns:
         raise FoldError(f"no column {column!r} holding CREMA-D actor ids")
@@ -151,7 +175,53 @@ def crema_d_emo_superb_folds(table: CorpusTable | pd.DataFrame, *, column: str =
             if lo <= actor <= hi:
                 folds[i] = k
                 break
-    return _series(items["id"].astype(str).tolist(), folds, "crema-d-emo-superb")
+    s = _series(items["id"].astype(str).tolist(), folds, "crema-d-emo-superb")
+    s.attrs["validation_folds"] = list(EMO_SUPERB_VALIDATION_FOLDS["crema-d-emo-superb"])
+    return s
+
+
+def iemocap_emo_superb_folds(table: CorpusTable | pd.DataFrame, *, column: str = "group") -> pd.Series:
+    """EMO-SUPERB's five IEMOCAP session folds (:data:`IEMOCAP_EMO_SUPERB_SESSIONS`); other items get -1.
+
+    Fold i tests the session of EMO-SUPERB's label file i+1 (Ses04, Ses03, Ses02, Ses01, Ses05) and validates
+    on Ses05, Ses04, Ses03, Ses02, Ses01 respectively (:func:`emo_superb_validation_ids`).
+
+    Raises:
+        FoldError: No such column.
+    """
+    items = _items(table)
+    if column not in items.columns:
+        raise FoldError(f"no column {column!r} holding IEMOCAP sessions (Ses01 ... Ses05)")
+    pos = {s: k for k, s in enumerate(IEMOCAP_EMO_SUPERB_SESSIONS)}
+    folds = np.array([-1 if pd.isna(v) else pos.get(str(v), -1) for v in items[column]], dtype=np.int64)
+    s = _series(items["id"].astype(str).tolist(), folds, "iemocap-emo-superb")
+    s.attrs["validation_folds"] = list(EMO_SUPERB_VALIDATION_FOLDS["iemocap-emo-superb"])
+    return s
+
+
+def emo_superb_validation_ids(folds: pd.Series, fold: int, *, scheme: str | None = None) -> list[str]:
+    """EMO-SUPERB's validation items of test fold ``fold``: the test items of its validation fold.
+
+    Args:
+        folds: A fold assignment of an EMO-SUPERB scheme (``crema-d-emo-superb`` or ``iemocap-emo-superb``).
+        fold: The test fold (0-4; EMO-SUPERB's label file ``fold + 1``).
+        scheme: The scheme's name; default ``folds.name`` (a ``folds.csv`` read back has lost it: pass it).
+
+    Returns:
+        The ids of fold :data:`EMO_SUPERB_VALIDATION_FOLDS` ``[scheme][fold]``, in the order of ``folds``.
+
+    Raises:
+        FoldError: Not an EMO-SUPERB scheme, or ``fold`` outside 0-4.
+    """
+    name = FOLD_SCHEMES.get(str(scheme if scheme is not None else folds.name).strip().lower())
+    if name not in EMO_SUPERB_VALIDATION_FOLDS:
+        raise FoldError(f"{scheme if scheme is not None else folds.name!r} is not an EMO-SUPERB fold scheme; "
+                        f"known: {', '.join(EMO_SUPERB_VALIDATION_FOLDS)}")
+    table = EMO_SUPERB_VALIDATION_FOLDS[name]
+    if not 0 <= int(fold) < len(table):
+        raise FoldError(f"fold {fold} is not one of {name}'s folds 0-{len(table) - 1}")
+    val = table[int(fold)]
+    return [str(i) for i, f in folds.items() if int(f) == val]
 
 
 def _assign_units(unit_strata: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -326,12 +396,12 @@ def make_folds(
 
     Args:
         table: The corpus table (or its items frame).
-        scheme: ``leave-one-group-out`` | ``crema-d-emo-superb`` | ``speaker-k`` | ``balanced`` (or an
-            alias in :data:`FOLD_SCHEMES`).
+        scheme: ``leave-one-group-out`` | ``crema-d-emo-superb`` | ``iemocap-emo-superb`` | ``speaker-k`` |
+            ``balanced`` (or an alias in :data:`FOLD_SCHEMES`).
         k: Folds for ``speaker-k`` and ``balanced``.
         seed: Seed for ``speaker-k`` and ``balanced``.
         labels: Targets (needed by ``balanced``): a LabelSet or ``(ids, Y)``.
-        group_column: Column for ``leave-one-group-out``.
+        group_column: Column for ``leave-one-group-out`` and ``iemocap-emo-superb``.
         speaker_column: Column for the speaker schemes.
         speakers_disjoint: ``balanced`` with whole speakers per fold.
         n_bins: Entropy bins for ``balanced``.
@@ -355,6 +425,8 @@ def make_folds(
         return leave_one_group_out(table, column=group_column)
     if canon == "crema-d-emo-superb":
         return crema_d_emo_superb_folds(table, column=speaker_column)
+    if canon == "iemocap-emo-superb":
+        return iemocap_emo_superb_folds(table, column=group_column)
     if canon == "speaker-k":
         return speaker_folds(table, k=k, seed=seed, column=speaker_column)
     if labels is None:

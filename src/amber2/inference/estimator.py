@@ -6,8 +6,11 @@
 
 ``X`` is a dict of modality arrays ``{modality: (n, d_m)}`` (the natural form), or one 2-D array of the
 modalities' columns side by side together with ``modalities={"audio": 88, "text": 384}`` (the widths,
-in column order). ``Y`` is soft labels ``(n, C)`` (rows summing to 1: the raters' distribution) or hard
-integer / string labels ``(n,)``, one-hot encoded.
+in column order); a 2-D array without ``modalities`` is one modality, ``features`` (one head, no fusion).
+``Y`` is soft labels ``(n, C)`` (rows summing to 1: the raters' distribution) or hard integer / string
+labels ``(n,)`` (or a column ``(n, 1)``, with a ``DataConversionWarning``), one-hot encoded. Inputs are
+checked with scikit-learn's validators: NaN, inf, sparse or complex X, empty sets and a continuous
+``(n,)`` target raise a ``ValueError`` as for any scikit-learn classifier.
 
 What works with scikit-learn's tools:
 
@@ -18,6 +21,8 @@ What works with scikit-learn's tools:
 * Scoring: :meth:`AmbER2Estimator.score` is the accuracy for hard labels and minus the mean JS
   distance (the paper's "JS", so higher is better) for soft labels; :func:`js_scorer` is the same as a
   scorer for ``scoring=``.
+* ``sklearn.utils.estimator_checks.check_estimator`` passes except the checks in
+  :data:`EXPECTED_FAILED_CHECKS`, which assume what a soft-label estimator is not (each with the reason).
 """
 
 from __future__ import annotations
@@ -28,31 +33,55 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-__all__ = ["AmbER2Estimator", "js_scorer"]
+__all__ = ["EXPECTED_FAILED_CHECKS", "SINGLE_MODALITY", "AmbER2Estimator", "js_scorer"]
+
+#: The modality name of a 2-D array X given without ``modalities``.
+SINGLE_MODALITY = "features"
+#: scikit-learn estimator checks that cannot apply to a soft-label estimator, with the reason (pass as
+#: ``check_estimator(est, expected_failed_checks=EXPECTED_FAILED_CHECKS)``).
+EXPECTED_FAILED_CHECKS: dict[str, str] = {
+    "check_classifier_multioutput": "a 2-D y is one soft label distribution per row (n, C), not several "
+                                    "outputs of hard labels: predict returns one label per row",
+}
+
+
+def _is_dict(X: Any) -> bool:
+    """X given as ``{modality: array}`` (a scipy sparse DOK matrix is a mapping too, but not this)."""
+    from scipy.sparse import issparse
+
+    return isinstance(X, Mapping) and not issparse(X)
+
+
+def _finite_2d(a: Any, what: str) -> np.ndarray:
+    """A float32 2-D array checked by scikit-learn (no NaN/inf, not sparse or complex, not empty)."""
+    from sklearn.utils import check_array
+
+    return check_array(a, dtype=np.float32, input_name=what, ensure_min_samples=1)
 
 
 def _modality_arrays(X: Any, modalities: Mapping[str, int] | Sequence[str] | None, fitted: Mapping[str, int] | None,
                ) -> dict[str, np.ndarray]:
     """Normalise X to ``{modality: float32 (n, d)}``."""
-    if isinstance(X, Mapping):
+    if _is_dict(X):
         names = list(modalities) if modalities is not None else list(X)
         missing = [m for m in names if m not in X]
         if missing:
             raise ValueError(f"X has no array for modalities {missing} (has {list(X)})")
-        out = {m: np.asarray(X[m], dtype=np.float32) for m in names}
-        for m, a in out.items():
-            if a.ndim != 2:
-                raise ValueError(f"X[{m!r}] must be 2-D (n, d), got shape {a.shape}")
+        out = {}
+        for m in names:
+            if np.ndim(X[m]) != 2:
+                raise ValueError(f"X[{m!r}] must be 2-D (n, d), got shape {np.shape(X[m])}")
+            out[m] = _finite_2d(X[m], f"X[{m!r}]")
         return out
     widths = dict(fitted) if fitted is not None else None
     if widths is None:
-        if not isinstance(modalities, Mapping):
+        if modalities is not None and not isinstance(modalities, Mapping):
             raise ValueError("X is a single array: pass modalities={'audio': d_audio, 'text': d_text} (the widths of "
                              "its column blocks, in order), or give X as a dict of modality arrays")
-        widths = {str(m): int(d) for m, d in modalities.items()}
-    a = np.asarray(X, dtype=np.float32)
-    if a.ndim != 2:
-        raise ValueError(f"X must be 2-D (n, sum of widths), got shape {a.shape}")
+        widths = {str(m): int(d) for m, d in modalities.items()} if modalities is not None else None
+    a = _finite_2d(X, "X")  # 2-D (n, sum of widths), dense, finite
+    if widths is None:  # one modality
+        widths = {SINGLE_MODALITY: a.shape[1]}
     total = sum(widths.values())
     if a.shape[1] != total:
         raise ValueError(f"X has {a.shape[1]} columns but the modalities {widths} add up to {total}")
@@ -150,7 +179,14 @@ class AmbER2Estimator(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ helpers
     def _targets(self, y: Any) -> tuple[np.ndarray, np.ndarray, bool]:
         """``(Y soft (n, C), classes, hard?)`` from soft or hard labels."""
+        from sklearn.utils.multiclass import check_classification_targets
+        from sklearn.utils.validation import column_or_1d
+
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         arr = np.asarray(y)
+        if arr.ndim == 2 and arr.shape[1] == 1:  # a column of hard labels, as scikit-learn's classifiers take it
+            arr = column_or_1d(arr, warn=True)
         if arr.ndim == 2:
             Y = arr.astype(np.float64)
             if Y.shape[1] < 2:
@@ -161,16 +197,23 @@ class AmbER2Estimator(ClassifierMixin, BaseEstimator):
             return Y, np.asarray(names, dtype=object if self.classes is not None else None), False
         if arr.ndim != 1:
             raise ValueError(f"Y must be soft labels (n, C) or hard labels (n,), got shape {arr.shape}")
+        check_classification_targets(arr)  # a continuous (n,) target is an error, as for any classifier
         classes, codes = np.unique(arr, return_inverse=True)
         if len(classes) < 2:
-            raise ValueError(f"hard labels need at least 2 distinct classes, got {classes.tolist()}")
+            raise ValueError(f"hard labels need at least 2 distinct classes, got {len(classes)} class: "
+                             f"{classes.tolist()}")
         Y = np.zeros((len(arr), len(classes)))
         Y[np.arange(len(arr)), codes] = 1.0
         return Y, classes, True
 
     def _inputs(self, X: Any, *, fitting: bool = False) -> dict[str, np.ndarray]:
         fitted = None if fitting else getattr(self, "modalities_", None)
-        Xd = _modality_arrays(X, self.modalities if (fitting or isinstance(X, Mapping)) else None, fitted)
+        if not fitting and not _is_dict(X):
+            X = _finite_2d(X, "X")
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features as input")
+        Xd = _modality_arrays(X, self.modalities if (fitting or _is_dict(X)) else None, fitted)
         if not fitting:
             want = self.modalities_
             if list(Xd) != list(want) and set(Xd) >= set(want):
@@ -206,6 +249,8 @@ class AmbER2Estimator(ClassifierMixin, BaseEstimator):
         from amber2.training.data import LabeledSet
         from amber2.training.fit import fit_model
 
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         Xd = self._inputs(X, fitting=True)
         Y, classes, hard = self._targets(y)
         n = {a.shape[0] for a in Xd.values()}
@@ -254,7 +299,8 @@ class AmbER2Estimator(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Top class per item (ties to the first class), as a label of ``classes_``."""
-        return np.asarray(self.classes_)[np.argmax(self.predict_proba(X), axis=1)]
+        top = np.argmax(self.predict_proba(X), axis=1)  # first: a NotFittedError before classes_ is read
+        return np.asarray(self.classes_)[top]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy for hard labels; minus the mean JS distance (paper's "JS") for soft labels.

@@ -22,7 +22,7 @@ The private ``_*_items`` functions accept any leading batch dimensions ``(..., n
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -50,6 +50,10 @@ __all__ = [
 R2_PEARSON_EPS = 1e-10
 #: Smoothing of the second argument of KL: ``q <- (q + eps) / (1 + C eps)``.
 KL_EPS = 1e-8
+#: Argument order of KL: ``"truth||prediction"`` (amber2's ``kl``) or ``"prediction||truth"`` (the order of
+#: AER-LLM's evaluation code; the ``kl_reverse`` metric).
+KLDirection = Literal["truth||prediction", "prediction||truth"]
+KL_DIRECTIONS: tuple[str, ...] = ("truth||prediction", "prediction||truth")
 #: ``SS_tot`` at or below this counts as zero (a uniform truth vector) in the coefficient of determination.
 SS_TOT_ZERO = 1e-12
 
@@ -130,11 +134,17 @@ def _r2_determination_flat_set(t: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 def _kl_items(t: np.ndarray, p: np.ndarray, eps: float = KL_EPS) -> np.ndarray:
+    """KL(t || q) per item, q = p smoothed by ``eps`` (the first argument is never smoothed)."""
     n_classes = p.shape[-1]
     q = (p + eps) / (1.0 + n_classes * eps)
     kl = np.maximum(_xlogy_ratio(t, q).sum(axis=-1), 0.0)
     # t_c > 0 = q_c (only possible with eps = 0): KL is +inf
     return np.where(((t > 0) & (q <= 0)).any(axis=-1), np.inf, kl)
+
+
+def _kl_reverse_items(t: np.ndarray, p: np.ndarray, eps: float = KL_EPS) -> np.ndarray:
+    """KL(p || t') per item, t' = the truth smoothed by ``eps`` (AER-LLM's argument order)."""
+    return _kl_items(p, t, eps)
 
 
 def row_entropy(distributions: Any, *, base: float = 2.0) -> np.ndarray:
@@ -281,30 +291,41 @@ def r2_determination_per_item(truth: Any, prediction: Any) -> np.ndarray:
     return _r2_determination_items(t, p)
 
 
-def kl_divergence_per_item(truth: Any, prediction: Any, *, eps: float = KL_EPS) -> np.ndarray:
+def kl_divergence_per_item(truth: Any, prediction: Any, *, eps: float = KL_EPS,
+                           direction: KLDirection = "truth||prediction") -> np.ndarray:
     r"""Kullback-Leibler divergence :math:`KL(t \| q) = \sum_c t_c \ln(t_c / q_c)` of each utterance.
 
-    The prediction is smoothed so that a zero where the truth has mass stays finite:
+    The second argument is smoothed so that a zero where the first has mass stays finite:
     :math:`q = (p + \epsilon) / (1 + C\epsilon)` (still a distribution, so KL >= 0),
-    :math:`\epsilon = 10^{-8}` by default.
+    :math:`\epsilon = 10^{-8}` by default. ``direction="prediction||truth"`` swaps the arguments,
+    :math:`KL(p \| t')` with the truth smoothed, the order in which AER-LLM's evaluation code calls it.
 
     Args:
         truth: Truth distributions ``t``, shape ``(n, C)``.
         prediction: Predicted distributions ``p``, shape ``(n, C)``.
-        eps: Smoothing of the prediction (0 gives ``inf`` where ``p_c = 0 < t_c``).
+        eps: Smoothing of the second argument (0 gives ``inf`` where it is 0 and the first is not).
+        direction: ``"truth||prediction"`` (default; metric ``kl``) or ``"prediction||truth"`` (``kl_reverse``).
 
     Returns:
         Array of shape ``(n,)`` in :math:`[0, \infty)` (nats).
 
+    Raises:
+        ValueError: ``eps < 0``, an unknown direction, or invalid distributions.
+
     Examples:
         >>> kl_divergence_per_item([[0.5, 0.5]], [[0.5, 0.5]]).tolist()
         [0.0]
+        >>> kl_divergence_per_item([[1.0, 0.0]], [[0.5, 0.5]], direction="prediction||truth").round(3).tolist()
+        [8.517]
     """
     if not eps >= 0:
         raise ValueError(f"eps must be >= 0; got {eps}")
+    if direction not in KL_DIRECTIONS:
+        raise ValueError(f"direction must be one of {KL_DIRECTIONS}; got {direction!r}")
     t, p = check_pair(truth, prediction)
+    core = _kl_items if direction == "truth||prediction" else _kl_reverse_items
     with np.errstate(divide="ignore"):
-        return _kl_items(t, p, float(eps))
+        return core(t, p, float(eps))
 
 
 def entropy(distributions: Any, *, base: float = 2.0) -> np.ndarray:
@@ -425,12 +446,13 @@ def r2_determination_flat(truth: Any, prediction: Any) -> float:
     return float(_r2_determination_flat_set(t, p))
 
 
-def kl_divergence(truth: Any, prediction: Any, *, eps: float = KL_EPS) -> float:
+def kl_divergence(truth: Any, prediction: Any, *, eps: float = KL_EPS,
+                  direction: KLDirection = "truth||prediction") -> float:
     r"""Mean :math:`KL(t \| q)` over the set, prediction smoothed by ``eps`` (lower is better).
 
-    See :func:`kl_divergence_per_item`.
+    See :func:`kl_divergence_per_item` (``direction="prediction||truth"``: :math:`KL(p \| t')`).
 
     Returns:
         Mean in :math:`[0, \infty)` nats; NaN for an empty set.
     """
-    return _set_mean(kl_divergence_per_item(truth, prediction, eps=eps))
+    return _set_mean(kl_divergence_per_item(truth, prediction, eps=eps, direction=direction))

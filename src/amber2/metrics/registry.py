@@ -122,6 +122,11 @@ METRICS: dict[str, MetricSpec] = {
             False, (0.0, math.inf), "distribution", _mean_items(_dist._kl_items),
         ),
         MetricSpec(
+            "kl_reverse", "KL (p‖t)", "KL(prediction || truth) in nats, truth smoothed by 1e-8, per-utterance "
+            "mean (the argument order of AER-LLM's evaluation)", False, (0.0, math.inf), "distribution",
+            _mean_items(_dist._kl_reverse_items),
+        ),
+        MetricSpec(
             "ece", "ECE", "expected calibration error, 5 equal-width bins on max(pred)", False, (0.0, 1.0),
             "calibration", _cls._ece_set,
         ),
