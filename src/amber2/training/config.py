@@ -17,11 +17,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from amber2.augment.options import AugmentConfig
 from amber2.losses import AmbER2Options
 from amber2.metrics import METRICS
 from amber2.model.heads import ModelSettings
-
-from amber2.augment.options import AugmentConfig
 
 __all__ = [
     "ConfigError",
