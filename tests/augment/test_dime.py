@@ -20,7 +20,7 @@ from amber2.augment import (
 )
 from amber2.training.config import load_config
 from amber2.training.data import DataError, LabeledSet
-from amber2.training.outputs import write_run
+from amber2.workflow.run import write_run
 
 TINY = ["model.hidden=8", "model.fusion_dim=8", "optim.batch_size=32", "optim.max_epochs=1",
         "protocol.grid={lambda_mai: [0.5], kappa: [4.0]}"]

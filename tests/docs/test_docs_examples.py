@@ -53,7 +53,7 @@ _TINY_RUN = """
 import numpy as np
 from amber2.training.config import load_config
 from amber2.training.data import LabeledSet
-from amber2.training.outputs import write_run
+from amber2.workflow.run import write_run
 from amber2.training.protocol import run_protocol
 _rng = np.random.default_rng(0)
 _Y = _rng.dirichlet(np.ones(3), size=60)

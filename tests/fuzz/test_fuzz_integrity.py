@@ -195,7 +195,7 @@ def _manifest(tmp_path: Path) -> Path:
 
 
 def test_a_prepared_corpus_is_one_unit_and_carries_its_policy(tmp_path):
-    from amber2.corpora.prepare import prepare_corpus
+    from amber2.workflow.prepare import prepare_corpus
     from amber2.corpora.table import CorpusTable, CorpusTableError
     from amber2.labels import LabelPolicy
     from amber2.training.loading import _prepared_policy, read_folds

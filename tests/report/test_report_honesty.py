@@ -154,7 +154,7 @@ def test_protocol_table_prints_na_for_one_seed():
 def test_one_modality_run_report(tmp_path, tiny_data):
     make_set, TINY = tiny_data
     from amber2.training.config import load_config
-    from amber2.training.outputs import write_run
+    from amber2.workflow.run import write_run
     from amber2.training.protocol import run_protocol
 
     data = make_set(n=60, meta=False).select_modalities(["audio"])

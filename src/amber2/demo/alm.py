@@ -337,7 +337,7 @@ def add_alm_votes(
     votes = alm_votes(signals, config, n)
     rows = [{"id": item, "rater": synthetic_rater_id(ALM_BACKEND, config.name, i), "kind": SYNTHETIC_KIND,
              "labels": [CLASSES[c]], "secondary": [], "note": CLASSES[c], "valence": np.nan, "arousal": np.nan,
-             "dominance": np.nan}
+             "dominance": np.nan, "weight": 1.0}
             for item, vs in zip(signals.ids, votes.tolist()) for i, c in enumerate(vs)]
     old = table.votes
     mine = np.array([_is_ours(r, k, config.name) for r, k in zip(old["rater"], old["kind"])], dtype=bool)
