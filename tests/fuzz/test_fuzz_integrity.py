@@ -195,10 +195,10 @@ def _manifest(tmp_path: Path) -> Path:
 
 
 def test_a_prepared_corpus_is_one_unit_and_carries_its_policy(tmp_path):
-    from amber2.workflow.prepare import prepare_corpus
     from amber2.corpora.table import CorpusTable, CorpusTableError
     from amber2.labels import LabelPolicy
     from amber2.training.loading import _prepared_policy, read_folds
+    from amber2.workflow.prepare import prepare_corpus
 
     policy_file = tmp_path / "mine.json"
     LabelPolicy(name="my-custom-2class", classes=("sad", "happy")).save(policy_file)

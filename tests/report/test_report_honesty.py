@@ -154,8 +154,8 @@ def test_protocol_table_prints_na_for_one_seed():
 def test_one_modality_run_report(tmp_path, tiny_data):
     make_set, TINY = tiny_data
     from amber2.training.config import load_config
-    from amber2.workflow.run import write_run
     from amber2.training.protocol import run_protocol
+    from amber2.workflow.run import write_run
 
     data = make_set(n=60, meta=False).select_modalities(["audio"])
     folds = np.arange(len(data)) % 3
