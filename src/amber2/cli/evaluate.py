@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, "--out", "-o", help="Write the scores as JSON here."),
         allow_version_mismatch: bool = typer.Option(False, "--allow-version-mismatch", help="Load a model saved "
                                                     "by an incompatible amber2 version anyway (with a warning)."),
+        device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: GPU if any)."),
     ) -> None:
         """Score every head of a model: all metrics, plus the student per ambiguity bin."""
         import numpy as np
@@ -50,7 +51,7 @@ def register(app: typer.Typer) -> None:
                 if len(idx) == 0:
                     raise ValueError(f"fold {fold} has no items (folds: {sorted(set(td.folds.tolist()))})")
                 data = data.subset(idx)
-            res = evaluate_model(model, data)
+            res = evaluate_model(model, data, device=device)
         table = Table(title=f"{res['n_items']} items · student: {res['student']}")
         metrics = list(next(iter(res["heads"].values())))
         heads = list(res["heads"])

@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         arrays: Path | None = typer.Option(None, help=".npz / folder of arrays (sets data.arrays)."),
         policy: str | None = typer.Option(None, help="Label policy name or file (sets data.policy)."),
         final_model: bool = typer.Option(True, help="Also fit the deployable model on all items (OUT/model)."),
+        device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: GPU if any)."),
     ) -> None:
         """Run k-fold x seeds x grid for AmbER² and the baseline; write tables, metrics and the model."""
         from rich.console import Console
@@ -49,7 +50,8 @@ def register(app: typer.Typer) -> None:
                 def tick(done: int, total: int) -> None:
                     prog.update(task, completed=done, total=total)
 
-                outcome = train_from_config(cfg, out=out, final_model=final_model, on_progress=tick)
+                outcome = train_from_config(cfg, out=out, final_model=final_model, on_progress=tick,
+                                           device=device)
         console.print(Markdown((outcome.out / "tables.md").read_text()))
         console.print(f"run directory: {outcome.out}")
         if outcome.model_dir:

@@ -121,6 +121,9 @@ class AmbER2Estimator(ClassifierMixin, BaseEstimator):
         selection_metric: Validation metric selecting the epoch (``js``, ``bc``, ``r2``, ``f1``...).
         validation_fraction: Share of the training items held out for epoch selection.
         random_state: Seed of the weights, the batch order and the validation split.
+        device: Torch device ``fit`` trains on (None: a GPU when present, else the CPU); the fitted
+            model lives on the host either way.
+        precision: ``fp32``, ``tf32`` or ``bf16`` (None: tf32 on CUDA, fp32 elsewhere).
 
     Attributes:
         classes_: The class labels (``predict`` returns these).
@@ -154,6 +157,8 @@ class AmbER2Estimator(ClassifierMixin, BaseEstimator):
         selection_metric: str = "js",
         validation_fraction: float = 0.1,
         random_state: int = 0,
+        device: str | None = None,
+        precision: str | None = None,
     ):
         self.modalities = modalities
         self.classes = classes
@@ -175,6 +180,8 @@ class AmbER2Estimator(ClassifierMixin, BaseEstimator):
         self.selection_metric = selection_metric
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.device = device
+        self.precision = precision
 
     # ------------------------------------------------------------------ helpers
     def _targets(self, y: Any) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -264,10 +271,11 @@ class AmbER2Estimator(ClassifierMixin, BaseEstimator):
                                 dropout=self.dropout, student=self.student),
             optim=OptimConfig(lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
                               max_epochs=self.max_epochs, patience=self.patience,
-                              selection_metric=self.selection_metric),
+                              selection_metric=self.selection_metric, precision=self.precision),
             loss=LossConfig(kind=self.loss, lambda_rai=self.lambda_rai, lambda_mai=self.lambda_mai, kappa=self.kappa),
             validation=ValidationConfig(fraction=self.validation_fraction, seed=int(self.random_state)),
             seed=int(self.random_state),
+            device=self.device,
         )
         self.model_ = res.model
         self.fit_result_ = res

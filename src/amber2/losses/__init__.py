@@ -9,6 +9,7 @@ Definitions and options: ``docs/metrics_and_losses.md``.
 from __future__ import annotations
 
 from amber2.losses._reduce import (
+    trusted_values,
     weighted_mean,
 )
 from amber2.losses.class_balanced import (
@@ -49,5 +50,6 @@ __all__ = [
     "rater_fidelity",
     "soft_cross_entropy",
     "soft_label_counts",
+    "trusted_values",
     "weighted_mean",
 ]

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["as_hyperparameter", "weighted_mean"]
+__all__ = ["as_hyperparameter", "trusted_values", "weighted_mean"]
+
+#: Whether the losses check tensor *values* (non-negative weights, finite hyperparameters). Each such
+#: check reads a tensor on the host: on a GPU it waits for the device. Shape checks always run.
+_CHECK_VALUES: contextvars.ContextVar[bool] = contextvars.ContextVar("amber2_loss_value_checks", default=True)
+
+
+@contextlib.contextmanager
+def trusted_values() -> Iterator[None]:
+    """Skip the losses' value checks inside the block (shape and type checks still run).
+
+    For training loops whose weights and hyperparameters were validated once before the loop (the
+    engines build 0/1 masks and take lambda/kappa from validated settings): without it every step
+    would synchronise with the GPU.
+    """
+    token = _CHECK_VALUES.set(False)
+    try:
+        yield
+    finally:
+        _CHECK_VALUES.reset(token)
 
 
 def weighted_mean(x: Tensor, sample_weight: Any | None = None, *, dim: int = -1) -> Tensor:
@@ -40,7 +62,7 @@ def weighted_mean(x: Tensor, sample_weight: Any | None = None, *, dim: int = -1)
             f"sample_weight of shape {tuple(w.shape)} does not broadcast against the per-sample losses of "
             f"shape {tuple(x.shape)} (expected (B,) or (..., B))"
         ) from None
-    if bool((w < 0).any()) or not bool(torch.isfinite(w).all()):
+    if _CHECK_VALUES.get() and (bool((w < 0).any()) or not bool(torch.isfinite(w).all())):
         raise ValueError("sample_weight must be finite and non-negative")
     keep = w_b > 0
     num = (torch.where(keep, x_b, torch.zeros_like(x_b)) * w_b).sum(dim=dim)
@@ -99,6 +121,6 @@ def as_hyperparameter(
                 f"{tuple(per_sample_shape)} (..., B) without adding dimensions: use a number, shape (..., 1) "
                 "for one value per run (e.g. kappa[..., None]) or (..., B) for one value per sample"
             )
-    if not bool(torch.isfinite(t).all()) or bool((t < minimum).any()):
+    if _CHECK_VALUES.get() and (not bool(torch.isfinite(t).all()) or bool((t < minimum).any())):
         raise ValueError(f"{name} must be finite and >= {minimum}")
     return t

@@ -95,6 +95,9 @@ class OptimConfig(_Strict):
             (None: always train ``max_epochs`` epochs; the best epoch is selected either way).
         selection_metric: Validation metric used to pick the best epoch and the grid point
             (any name of :data:`amber2.metrics.METRICS`, e.g. ``js``, ``bc``, ``r2``, ``f1``).
+        precision: Arithmetic of training: ``fp32``, ``tf32`` (TF32 matrix products on CUDA; fp32 on
+            a CPU) or ``bf16`` (bfloat16 autocast of the forward pass). None: ``tf32`` on CUDA, ``fp32``
+            elsewhere, resolved when training starts (see :mod:`amber2.training.device`).
     """
 
     lr: float = Field(3e-4, gt=0.0, le=MAX_LR)
@@ -103,6 +106,7 @@ class OptimConfig(_Strict):
     max_epochs: int = Field(30, ge=1, le=MAX_EPOCHS)
     patience: int | None = Field(None, ge=1, le=MAX_EPOCHS)
     selection_metric: str = "js"
+    precision: Literal["fp32", "tf32", "bf16"] | None = None
 
     @field_validator("selection_metric")
     @classmethod

@@ -28,13 +28,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from amber2.losses import trusted_values
 from amber2.metrics import METRICS, MetricSpec
 from amber2.model.heads import FUSION, AmbER2Model, ModelConfig, input_stats
 from amber2.model.stacked import BranchLayout, StackedHeads
 from amber2.training.config import LossConfig, OptimConfig
 from amber2.training.data import LabeledSet
+from amber2.training.device import autocast, matmul_precision, resolve_device, resolve_precision
 from amber2.training.objective import StackedObjective, class_weights_for, selection_units
-from amber2.training.optim import StackedAdamW
+from amber2.training.optim import StackedAdamW, StepMask
 from amber2.training.results import DivergenceError, HeadResult, RunResult
 from amber2.training.selection import EpochSelector
 from amber2.training.splits import epoch_order
@@ -141,14 +143,14 @@ class RunGrid:
         """Branches per head of the training model."""
         return BranchLayout(self.n_groups, {h: max(self.plan[h]) + 1 for h in self.heads})
 
-    def branch_activity(self, run_active: np.ndarray) -> dict[str, torch.Tensor]:
+    def branch_activity(self, run_active: np.ndarray) -> dict[str, np.ndarray]:
         """A branch steps when any active run (``(G, O)`` bool) of its group uses it."""
         out = {}
         for h, idx in self.plan.items():
             a = np.zeros((self.n_groups, max(idx) + 1), dtype=bool)
             for o, k in enumerate(idx):
                 a[:, k] |= run_active[:, o]
-            out[h] = torch.from_numpy(a)
+            out[h] = a
         return out
 
     def runs_stalled(self, unit_stalled: np.ndarray) -> np.ndarray:
@@ -172,37 +174,34 @@ def _flush_denormals() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class _Positions:
-    """Ragged item positions of every group stacked to ``(G, L)`` (padded with the row's first)."""
+    """Ragged item positions of every group stacked to ``(G, L)`` (padded with the row's first), on the device."""
 
     idx: torch.Tensor
     counts: tuple[int, ...]
 
     @classmethod
-    def of(cls, rows: Sequence[np.ndarray]) -> _Positions:
+    def of(cls, rows: Sequence[np.ndarray], device: torch.device | str = "cpu") -> _Positions:
         L = max(len(r) for r in rows)
         idx = np.zeros((len(rows), max(L, 1)), dtype=np.int64)
         for g, r in enumerate(rows):
             idx[g, :len(r)] = r
             idx[g, len(r):] = r[0] if len(r) else 0
-        return cls(torch.from_numpy(idx), tuple(len(r) for r in rows))
-
-    def rows(self, g: int) -> np.ndarray:
-        """Group ``g``'s positions (without padding)."""
-        return self.idx[g, :self.counts[g]].numpy()
+        return cls(torch.from_numpy(idx).to(device), tuple(len(r) for r in rows))
 
 
 @dataclass
 class _Inputs:
-    """The data as tensors, with each group's input standardisation."""
+    """The data as tensors on the training device (copied once), with each group's input standardisation."""
 
     X: dict[str, torch.Tensor]
     Y: torch.Tensor
     norm: _GroupNorm
 
     @classmethod
-    def of(cls, data: LabeledSet, groups: Sequence[tuple[Split, int]], standardize: bool) -> _Inputs:
-        return cls({m: torch.from_numpy(a) for m, a in data.X.items()}, torch.from_numpy(data.Y).float(),
-                   _GroupNorm(data, groups, standardize))
+    def of(cls, data: LabeledSet, groups: Sequence[tuple[Split, int]], standardize: bool,
+           device: torch.device | str = "cpu") -> _Inputs:
+        return cls({m: torch.from_numpy(a).to(device) for m, a in data.X.items()},
+                   torch.from_numpy(data.Y).float().to(device), _GroupNorm(data, groups, standardize, device))
 
     def batch(self, idx: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Standardised inputs ``{m: (G, B, d_m)}`` and targets ``(G, B, C)`` at positions ``(G, B)``."""
@@ -215,20 +214,22 @@ class _EpochBatches:
 
     Group ``g`` sees the order :func:`epoch_order` gives its run alone; a group whose epoch is over
     (fewer training items) gets padding rows of weight 0 and its branches do not step. Everything the
-    steps read is built here, so the step loop does no host-side work but indexing.
+    steps read is built here and copied to the device once per epoch, so the step loop does no
+    host-side work but indexing and never waits for the device.
 
     Attributes:
         positions: ``(steps, G, B)`` item positions.
         weights: ``(steps, G, B)`` 1 for real rows, 0 for padding.
-        activity: Per step, the branches that step (``{head: (G, K_h) bool}``).
+        activity: Per step, the branches that step (host and device copies).
     """
 
     positions: torch.Tensor
     weights: torch.Tensor
-    activity: tuple[dict[str, torch.Tensor], ...]
+    activity: tuple[StepMask, ...]
 
     @classmethod
-    def of(cls, grid: RunGrid, epoch: int, batch_size: int, run_active: np.ndarray) -> _EpochBatches:
+    def of(cls, grid: RunGrid, epoch: int, batch_size: int, run_active: np.ndarray,
+           opt: StackedAdamW) -> _EpochBatches:
         B, G = batch_size, grid.n_groups
         orders = [sp.train[epoch_order(len(sp.train), seed=s, fold=sp.fold, epoch=epoch)] for sp, s in grid.groups]
         steps = max((len(sp.train) + B - 1) // B for sp, _ in grid.groups)
@@ -243,7 +244,9 @@ class _EpochBatches:
                 w[step, g, :len(b)] = 1.0
                 has_batch[g] = len(b) > 0
             activity.append(grid.branch_activity(run_active & has_batch[:, None]))
-        return cls(torch.from_numpy(idx), torch.from_numpy(w), tuple(activity))
+        device = opt.device
+        masks = opt.masks(np.stack([opt.host_mask(a) for a in activity]))
+        return cls(torch.from_numpy(idx).to(device), torch.from_numpy(w).to(device), tuple(masks))
 
     def __len__(self) -> int:
         return len(self.activity)
@@ -258,17 +261,22 @@ class _Validation:
     metric: MetricSpec
 
     @classmethod
-    def of(cls, data: LabeledSet, groups: Sequence[tuple[Split, int]], metric: MetricSpec) -> _Validation:
-        return cls(_Positions.of([sp.val for sp, _ in groups]), tuple(data.Y[sp.val] for sp, _ in groups), metric)
+    def of(cls, data: LabeledSet, groups: Sequence[tuple[Split, int]], metric: MetricSpec,
+           device: torch.device | str = "cpu") -> _Validation:
+        return cls(_Positions.of([sp.val for sp, _ in groups], device), tuple(data.Y[sp.val] for sp, _ in groups),
+                   metric)
 
     def scores(self, model: StackedHeads, inputs: _Inputs, grid: RunGrid, run_active: np.ndarray,
-               epoch: int, lr: float) -> dict[str, np.ndarray]:
+               epoch: int, lr: float, precision: str = "fp32") -> dict[str, np.ndarray]:
         """Validation scores ``{head: (G, O)}`` of every active run (NaN for stopped runs).
+
+        The epoch's one read from the device: the validation probabilities, copied to the host in one
+        transfer per head; the metric and the selection run on the host.
 
         Raises:
             DivergenceError: An active run's head predicts NaN or inf.
         """
-        probs = _predict(model, inputs, self.positions.idx)
+        probs = _predict(model, inputs, self.positions.idx, precision=precision)
         scores = {h: np.full((grid.n_groups, grid.n_objectives), np.nan) for h in grid.heads}
         for g, (sp, seed) in enumerate(grid.groups):
             n_v = self.positions.counts[g]
@@ -324,6 +332,7 @@ class _Progress:
             if not improved[:, j].any():
                 continue
             mask = torch.from_numpy(improved[:, j])
+            mask = mask.to(next(iter(model.parameters())).device)
             for h in unit.followers:
                 views = model.branch_views(h, self.grid.plan[h][unit.objective])
                 snap = self.snapshots.get((j, h))
@@ -344,6 +353,7 @@ def train_ensemble(
     optim: OptimConfig,
     keep_state: bool = False,
     on_epoch: Callable[[int, int], None] | None = None,
+    device: str | torch.device | None = None,
 ) -> list[RunResult]:
     """Train ``len(groups) x len(losses)`` runs together.
 
@@ -359,6 +369,8 @@ def train_ensemble(
         optim: Optimiser and selection settings.
         keep_state: Keep each run's selected state dict in its result.
         on_epoch: Called as ``on_epoch(epoch, max_epochs)`` after every epoch.
+        device: Torch device (default: a GPU when present, see :func:`amber2.training.device.resolve_device`).
+            The data, weights and optimiser state live there; the results are returned on the host.
 
     Returns:
         Run results ordered by group, then objective.
@@ -367,36 +379,54 @@ def train_ensemble(
         DivergenceError: A run's predictions became NaN or inf (names its fold, seed and objective).
     """
     t_start = time.perf_counter()
+    dev = torch.device(resolve_device(device))
+    precision = resolve_precision(optim.precision, dev)
     grid = RunGrid.build(groups, losses, model_config)
-    model = _initial_model(grid, model_config)
+    model = _initial_model(grid, model_config).to(dev)
     opt = StackedAdamW(model, lr=optim.lr, weight_decay=optim.weight_decay)
     metric = METRICS[optim.selection_metric]
-    inputs = _Inputs.of(data, grid.groups, model_config.standardize)
-    objective = StackedObjective(grid.objectives, grid.plan, grid.student, _class_weights(data, grid))
-    val = _Validation.of(data, grid.groups, metric)
+    inputs = _Inputs.of(data, grid.groups, model_config.standardize, dev)
+    objective = StackedObjective(grid.objectives, grid.plan, grid.student, _class_weights(data, grid), device=dev)
+    val = _Validation.of(data, grid.groups, metric, dev)
     progress = _Progress(grid, EpochSelector((grid.n_groups, len(grid.units)),
                                              higher_is_better=metric.higher_is_better, patience=optim.patience))
-    with _flush_denormals():
+    with _flush_denormals(), matmul_precision(precision):
         for epoch in range(1, optim.max_epochs + 1):
             run_active = progress.run_active
             if not run_active.any():
                 break
-            batches = _EpochBatches.of(grid, epoch, optim.batch_size, run_active)
-            for step in range(len(batches)):
-                xs, y = inputs.batch(batches.positions[step])
-                total = objective(model(xs), y, batches.weights[step])
-                opt.zero_grad()
-                total.backward()
-                opt.step(batches.activity[step])
-            progress.record(epoch, run_active, val.scores(model, inputs, grid, run_active, epoch, optim.lr), model)
+            batches = _EpochBatches.of(grid, epoch, optim.batch_size, run_active, opt)
+            _train_epoch(model, opt, objective, inputs, batches, precision)
+            scores = val.scores(model, inputs, grid, run_active, epoch, optim.lr, precision)
+            progress.record(epoch, run_active, scores, model)
             if on_epoch is not None:
                 on_epoch(epoch, optim.max_epochs)
 
-    test = _Positions.of([sp.test for sp, _ in grid.groups])
-    results = _collect(grid, model_config, inputs, val.positions, test, progress, keep_state)
+        test = _Positions.of([sp.test for sp, _ in grid.groups], dev)
+        results = _collect(grid, model_config, inputs, val.positions, test, progress, keep_state, precision)
     log.info("ensemble: %d runs (%d groups x %d objectives) in %.1f s", grid.n_groups * grid.n_objectives,
              grid.n_groups, grid.n_objectives, time.perf_counter() - t_start)
     return results
+
+
+def _train_epoch(model: StackedHeads, opt: StackedAdamW, objective: StackedObjective, inputs: _Inputs,
+                 batches: _EpochBatches, precision: str) -> None:
+    """One AdamW step per mini-batch: device work only, no read back to the host (the hot loop).
+
+    The forward pass runs under the precision's autocast; the objective sees float32 logits.
+    Sample weights are 0/1 masks built by :class:`_EpochBatches` and the hyperparameters come from
+    validated settings, so the losses' per-call value checks (each a device read) are skipped.
+    """
+    device = opt.device
+    with trusted_values():
+        for step in range(len(batches)):
+            xs, y = inputs.batch(batches.positions[step])
+            with autocast(precision, device):
+                logits = model(xs)
+            total = objective({h: v.float() for h, v in logits.items()}, y, batches.weights[step])
+            opt.zero_grad()
+            total.backward()
+            opt.step(batches.activity[step])
 
 
 def _initial_model(grid: RunGrid, model_config: ModelConfig) -> StackedHeads:
@@ -421,22 +451,23 @@ def _class_weights(data: LabeledSet, grid: RunGrid) -> torch.Tensor | None:
 class _GroupNorm:
     """Each group's input standardisation (its fold's training statistics), as the single loop does."""
 
-    def __init__(self, data: LabeledSet, groups: Sequence[tuple[Split, int]], enabled: bool):
+    def __init__(self, data: LabeledSet, groups: Sequence[tuple[Split, int]], enabled: bool,
+                 device: torch.device | str = "cpu"):
         self.enabled = enabled
         self.mean: dict[str, torch.Tensor] = {}
         self.std: dict[str, torch.Tensor] = {}
         if not enabled:  # identity statistics, still saved with the model
             for m, a in data.X.items():
-                self.mean[m] = torch.zeros(len(groups), 1, a.shape[1])
-                self.std[m] = torch.ones(len(groups), 1, a.shape[1])
+                self.mean[m] = torch.zeros(len(groups), 1, a.shape[1], device=device)
+                self.std[m] = torch.ones(len(groups), 1, a.shape[1], device=device)
             return
         by_fold: dict[int, tuple[dict, dict]] = {}
         for sp, _ in groups:
             if sp.fold not in by_fold:
                 by_fold[sp.fold] = input_stats({m: a[sp.train] for m, a in data.X.items()})
         for m in data.X:
-            self.mean[m] = torch.stack([by_fold[sp.fold][0][m] for sp, _ in groups]).unsqueeze(1)  # (G, 1, D)
-            self.std[m] = torch.stack([by_fold[sp.fold][1][m] for sp, _ in groups]).unsqueeze(1)
+            self.mean[m] = torch.stack([by_fold[sp.fold][0][m] for sp, _ in groups]).unsqueeze(1).to(device)  # (G,1,D)
+            self.std[m] = torch.stack([by_fold[sp.fold][1][m] for sp, _ in groups]).unsqueeze(1).to(device)
 
     def __call__(self, xs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if not self.enabled:
@@ -444,33 +475,36 @@ class _GroupNorm:
         return {m: (x - self.mean[m]) / self.std[m] for m, x in xs.items()}
 
     def buffers(self, g: int) -> dict[str, torch.Tensor]:
-        """Group ``g``'s statistics as :class:`AmbER2Model` buffers."""
+        """Group ``g``'s statistics as :class:`AmbER2Model` buffers (on the host)."""
         out = {}
         for m in self.mean:
-            out[f"input_mean_{m}"] = self.mean[m][g, 0].clone()
-            out[f"input_std_{m}"] = self.std[m][g, 0].clone()
+            out[f"input_mean_{m}"] = self.mean[m][g, 0].cpu().clone()
+            out[f"input_std_{m}"] = self.std[m][g, 0].cpu().clone()
         return out
 
 
 @torch.no_grad()
-def _predict(model: StackedHeads, inputs: _Inputs, idx: torch.Tensor, chunk: int = 2048) -> dict[str, np.ndarray]:
-    """Probabilities ``{head: (G, K_h, L, C)}`` of every branch on padded positions ``idx`` (G, L)."""
+def _predict(model: StackedHeads, inputs: _Inputs, idx: torch.Tensor, chunk: int = 2048,
+             precision: str = "fp32") -> dict[str, np.ndarray]:
+    """Probabilities ``{head: (G, K_h, L, C)}`` of every branch on padded positions ``idx`` (G, L), on the host."""
     parts: dict[str, list[torch.Tensor]] = {}
     for s in range(0, idx.shape[1], chunk):
         sub = idx[:, s:s + chunk]
-        out = model(inputs.norm({m: x[sub] for m, x in inputs.X.items()}))
+        with autocast(precision, idx.device):
+            out = model(inputs.norm({m: x[sub] for m, x in inputs.X.items()}))
         for h, v in out.items():
             parts.setdefault(h, []).append(torch.softmax(v.double(), dim=-1))
-    return {h: torch.cat(v, dim=2).numpy() for h, v in parts.items()}
+    return {h: torch.cat(v, dim=2).cpu().numpy() for h, v in parts.items()}
 
 
 def _collect(grid: RunGrid, model_config: ModelConfig, inputs: _Inputs, val: _Positions, test: _Positions,
-             progress: _Progress, keep_state: bool) -> list[RunResult]:
+             progress: _Progress, keep_state: bool, precision: str = "fp32") -> list[RunResult]:
     """Every run's result from its selected weights: validation and test predictions, state dicts."""
     # One evaluation model whose branches are the snapshots: per head, ordered by objective.
     per_head = {h: sorted((k for k in progress.snapshots if k[1] == h), key=lambda k: grid.units[k[0]].objective)
                 for h in grid.heads}
     ev = StackedHeads(model_config, BranchLayout(grid.n_groups, {h: max(1, len(per_head[h])) for h in grid.heads}))
+    ev = ev.to(inputs.Y.device)
     slot: dict[tuple[int, str], int] = {}
     with torch.no_grad():
         for h, keys in per_head.items():
@@ -478,7 +512,7 @@ def _collect(grid: RunGrid, model_config: ModelConfig, inputs: _Inputs, val: _Po
                 slot[key] = k_new
                 for n, v in ev.branch_views(h, k_new).items():
                     v.copy_(progress.snapshots[key][n])
-    pv, pt = _predict(ev, inputs, val.idx), _predict(ev, inputs, test.idx)
+    pv, pt = _predict(ev, inputs, val.idx, precision=precision), _predict(ev, inputs, test.idx, precision=precision)
     best_epoch = progress.selector.best_epoch
     out: list[RunResult] = []
     for g, (sp, seed) in enumerate(grid.groups):
@@ -495,7 +529,7 @@ def _collect(grid: RunGrid, model_config: ModelConfig, inputs: _Inputs, val: _Po
                     history = progress.run_history(g, o, h)
                     res[h] = HeadResult(h, epoch, history[epoch - 1], pv[h][g, k, :n_v], pt[h][g, k, :n_t], history)
                     if state is not None:
-                        state.update(ev.branch_state(h, k, g))
+                        state.update({n: v.cpu() for n, v in ev.branch_state(h, k, g).items()})
             reported = [grid.student] if loss.kind == "amber2" else list(grid.heads)
             out.append(RunResult(sp.fold, seed, loss, res, reported, int(progress.epochs_trained[g, o]),
                                  np.asarray(sp.val), np.asarray(sp.test), state))

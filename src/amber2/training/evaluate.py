@@ -11,6 +11,7 @@ import torch
 from amber2.metrics import evaluate, list_metrics, per_bin_metrics
 from amber2.training.checkpoint import load_checkpoint
 from amber2.training.data import DataError, LabeledSet
+from amber2.training.device import matmul_precision, resolve_device
 from amber2.training.single import predict_probs
 
 __all__ = ["evaluate_model"]
@@ -22,6 +23,7 @@ def evaluate_model(
     *,
     metrics: Sequence[str] | None = None,
     n_bins: int = 4,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Score every head of a saved model on ``data``.
 
@@ -30,6 +32,8 @@ def evaluate_model(
         data: Items to score (their modalities must match the model's).
         metrics: Metric names (default: every registered metric).
         n_bins: Ambiguity bins for the student's per-bin breakdown.
+        device: Torch device for the forward pass (default: a GPU when present). Probabilities are
+            computed in float32 and scored on the host.
 
     Returns:
         ``{"n_items", "classes", "heads": {head: {metric: value}}, "student", "bins": [rows]}``.
@@ -48,7 +52,9 @@ def evaluate_model(
     xs = {m: torch.from_numpy(data.X[m]) for m in dims if m in data.X}
     if not xs:
         raise DataError(f"none of the model's modalities {list(dims)} is in the data ({data.modalities})")
-    probs = predict_probs(model, xs)
+    model.to(resolve_device(device))
+    with matmul_precision("fp32"):
+        probs = predict_probs(model, xs)
     names = list(metrics or list_metrics())
     heads = {h: evaluate(data.Y, p, metrics=names) for h, p in probs.items()}
     student = model.config.student

@@ -15,6 +15,7 @@ from amber2.metrics import evaluate
 from amber2.model.heads import AmbER2Model, ModelConfig, ModelSettings
 from amber2.training.config import LossConfig, OptimConfig, ValidationConfig
 from amber2.training.data import LabeledSet
+from amber2.training.device import resolve_device, resolve_precision
 from amber2.training.single import train_run
 from amber2.training.splits import validation_split
 
@@ -58,6 +59,7 @@ def fit_model(
     loss: LossConfig | None = None,
     validation: ValidationConfig | None = None,
     seed: int = 0,
+    device: str | None = None,
 ) -> FitResult:
     """Train one model on ``data`` with a validation split for epoch selection.
 
@@ -68,6 +70,7 @@ def fit_model(
         loss: Objective (AmbER² with lambda_MAI 0.5, kappa 4 by default; pick from a protocol run).
         validation: How the validation share is drawn.
         seed: Seed.
+        device: Torch device to train on (default: a GPU when present); the model is returned on the host.
 
     Returns:
         :class:`FitResult`.
@@ -76,7 +79,8 @@ def fit_model(
     loss, validation = loss or LossConfig(), validation or ValidationConfig()
     cfg = model_config_for(data, model)
     tr, va = validation_split(data, np.arange(len(data)), validation, fold=-1)
-    run = train_run(data, tr, va, va, model_config=cfg, optim=optim, loss=loss, seed=seed, fold=-1, keep_state=True)
+    run = train_run(data, tr, va, va, model_config=cfg, optim=optim, loss=loss, seed=seed, fold=-1, keep_state=True,
+                    device=device)
     net = AmbER2Model(cfg, seed=seed)
     assert run.state is not None
     net.load_state_dict(run.state)
@@ -88,5 +92,6 @@ def fit_model(
         val_metrics={h: evaluate(y_val, run.heads[h].val_pred) for h in run.reported},
         history={h: r.history for h, r in run.heads.items()},
         info={"n_train": len(tr), "n_val": len(va), "seed": seed, "objective": loss.label(),
-              "epochs_trained": run.epochs_trained},
+              "epochs_trained": run.epochs_trained, "precision": resolve_precision(optim.precision,
+                                                                                   resolve_device(device))},
     )

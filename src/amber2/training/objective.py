@@ -104,6 +104,7 @@ class StackedObjective:
         plan: ``{head: [branch of objective 0, 1, ...]}`` (see ``ensemble.branch_plan``).
         student: The student head of AmbER².
         class_weights: ``(G, C)`` CB-CE weights per group (needed when a ``cbce`` objective exists).
+        device: Where the logits will be (every tensor a step reads is put there once).
     """
 
     def __init__(
@@ -112,12 +113,14 @@ class StackedObjective:
         plan: Mapping[str, Sequence[int]],
         student: str,
         class_weights: torch.Tensor | None = None,
+        device: torch.device | str = "cpu",
     ):
         self.objectives = list(objectives)
         self.heads = list(plan)
         self.student = student
-        self.plan = {h: torch.tensor(list(v)) for h, v in plan.items()}
-        self.class_weights = None if class_weights is None else class_weights.unsqueeze(1)  # (G, 1, C)
+        self.plan = {h: torch.tensor(list(v), device=device) for h, v in plan.items()}
+        self._host_plan = {h: [int(k) for k in v] for h, v in plan.items()}
+        self.class_weights = None if class_weights is None else class_weights.unsqueeze(1).to(device)  # (G, 1, C)
         if class_weights is None and any(o.kind == "cbce" for o in self.objectives):
             raise ValueError("cbce needs class weights (from the fold's training labels)")
         sets: dict[tuple, list[int]] = {}
@@ -125,7 +128,7 @@ class StackedObjective:
             if loss.kind == "amber2":
                 sets.setdefault((loss.options, loss.lambda_rai), []).append(o)
         # Everything a step reads is built here, once: the steps create no tensors from Python values.
-        self.amber2_sets = [_Amber2Set.of(cols, self.objectives, plan) for cols in sets.values()]
+        self.amber2_sets = [_Amber2Set.of(cols, self.objectives, plan, device) for cols in sets.values()]
         self.baselines = [o for o, loss in enumerate(self.objectives) if loss.kind != "amber2"]
 
     def __call__(
@@ -139,7 +142,7 @@ class StackedObjective:
         for o in self.baselines:
             kind = self.objectives[o].kind
             for h in self.heads:
-                lg = logits[h][:, self.plan[h][o]]  # (G, B, C)
+                lg = logits[h][:, self._host_plan[h][o]]  # (G, B, C); a Python index: no device read
                 total = total + head_loss(kind, lg, y, class_weights=self.class_weights,
                                           sample_weight=sample_weight).sum()
         return total
@@ -175,7 +178,8 @@ class _Amber2Set:
     distinct: dict[str, list[int]]
 
     @classmethod
-    def of(cls, cols: Sequence[int], objectives: Sequence[LossConfig], plan: Mapping[str, Sequence[int]]) -> _Amber2Set:
+    def of(cls, cols: Sequence[int], objectives: Sequence[LossConfig], plan: Mapping[str, Sequence[int]],
+           device: torch.device | str = "cpu") -> _Amber2Set:
         first = objectives[cols[0]]
         distinct = {}
         for h, idx in plan.items():
@@ -183,9 +187,9 @@ class _Amber2Set:
             distinct[h] = [i for i, k in enumerate(branches) if k not in branches[:i]]
         return cls(
             first.options, first.lambda_rai,
-            torch.tensor([objectives[o].lambda_mai for o in cols], dtype=torch.float32),
-            torch.tensor([objectives[o].kappa for o in cols], dtype=torch.float32),
-            {h: torch.tensor([int(idx[o]) for o in cols]) for h, idx in plan.items()},
+            torch.tensor([objectives[o].lambda_mai for o in cols], dtype=torch.float32, device=device),
+            torch.tensor([objectives[o].kappa for o in cols], dtype=torch.float32, device=device),
+            {h: torch.tensor([int(idx[o]) for o in cols], device=device) for h, idx in plan.items()},
             distinct,
         )
 

@@ -19,19 +19,33 @@ the same run trained alone.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from amber2.model.stacked import StackedHeads
 
-__all__ = ["StackedAdamW"]
+__all__ = ["StackedAdamW", "StepMask"]
+
+
+@dataclass(frozen=True)
+class StepMask:
+    """Which branches step, ``(G, n_branches)``: a host copy for decisions, a device copy for the math.
+
+    The optimiser decides on the host copy (which update applies, which groups step) so that a step
+    never reads a device tensor back (on a GPU that would wait for the device every step).
+    """
+
+    host: np.ndarray
+    device: torch.Tensor
 
 
 class StackedAdamW:
     """AdamW over all parameters of a :class:`StackedHeads`, masked per (group, branch).
 
     Args:
-        model: The stacked model.
+        model: The stacked model (its parameters' device is the optimiser's).
         lr: Learning rate (paper: 3e-4).
         weight_decay: Decoupled weight decay (paper: 1e-2).
         betas: Adam betas.
@@ -58,8 +72,12 @@ class StackedAdamW:
             off += layout.branches[h]
         self.n_branches = off
         G = layout.n_groups
-        self.steps = torch.zeros(G, off, dtype=torch.float64)
         self.params: list[tuple[str, torch.nn.Parameter]] = [(n, p) for n, p in model.named_parameters()]
+        self.device = self.params[0][1].device if self.params else torch.device("cpu")
+        #: Step count of every branch, on the device (the update's bias corrections read it) ...
+        self.steps = torch.zeros(G, off, dtype=torch.float64, device=self.device)
+        #: ... and the same counts on the host (the choice of update reads them).
+        self.host_steps = np.zeros((G, off), dtype=np.int64)
         self.state: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
             n: (torch.zeros_like(p), torch.zeros_like(p)) for n, p in self.params
         }
@@ -75,7 +93,7 @@ class StackedAdamW:
                 idx = torch.empty(p.shape[-1], dtype=torch.long)
                 for head, k, sl in blocks:
                     idx[sl] = self._offsets[head] + k
-                self._gather[n] = idx
+                self._gather[n] = idx.to(self.device)
             else:
                 self._axis1[n] = model.branch_axis_head(n)
 
@@ -95,16 +113,23 @@ class StackedAdamW:
         v = values[:, o:o + K]
         return v.view(v.shape[0], K, *([1] * (like.dim() - 2)))
 
-    def flat_mask(self, active: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Concatenate ``{head: (G, K_h) bool}`` into ``(G, n_branches)`` floats."""
-        return torch.cat([active[h].to(torch.float64) for h in self.heads], dim=1)
+    def host_mask(self, active: Mapping[str, torch.Tensor | np.ndarray]) -> np.ndarray:
+        """Concatenate ``{head: (G, K_h) bool}`` (host arrays or CPU tensors) into ``(G, n_branches)`` bools."""
+        return np.concatenate([np.asarray(active[h], dtype=bool) for h in self.heads], axis=1)
+
+    def masks(self, host: np.ndarray) -> list[StepMask]:
+        """Step masks for a sequence of steps ``(steps, G, n_branches)``, moved to the device in one copy."""
+        dev = torch.from_numpy(np.ascontiguousarray(host, dtype=np.float64)).to(self.device)
+        return [StepMask(host[s], dev[s]) for s in range(len(host))]
 
     @torch.no_grad()
-    def step(self, active: Mapping[str, torch.Tensor]) -> None:
-        """One AdamW step for the branches marked active (``{head: (G, K_h) bool}``)."""
-        a = self.flat_mask(active)
+    def step(self, active: Mapping[str, torch.Tensor | np.ndarray] | StepMask) -> None:
+        """One AdamW step for the branches marked active (``{head: (G, K_h) bool}`` or a :class:`StepMask`)."""
+        mask = active if isinstance(active, StepMask) else self.masks(self.host_mask(active)[None])[0]
+        a = mask.device
         self.steps += a
-        if self._fused_step(a):
+        self.host_steps += mask.host
+        if self._fused_step(mask.host):
             return
         t = self.steps.clamp(min=1.0)
         bc1 = 1.0 - self.b1 ** t
@@ -116,7 +141,7 @@ class StackedAdamW:
             "step": self.lr * a / bc1,
             "bc2": bc2_sqrt,
         }
-        all_active = bool((a > 0).all())
+        all_active = bool(mask.host.all())
         for name, p in self.params:
             g = p.grad
             if g is None:
@@ -141,38 +166,44 @@ class StackedAdamW:
             buf.mul_(ex["step"])
             p.sub_(buf)
 
-    def _fused_step(self, a: torch.Tensor) -> bool:
+    def _fused_step(self, act: np.ndarray) -> bool:
         """The common case in one fused pass per tensor: every branch of a group steps together.
 
         When, in every group, all branches are active or all inactive and share one step count
         (no early stopping so far), each group's slice of each parameter is an ordinary AdamW
         tensor with one step count: ``torch._fused_adamw_`` (the kernel behind
         ``torch.optim.AdamW(fused=True)``) updates the active groups in a single read-write pass,
-        instead of the ~10 passes of the masked update. Returns False when that does not apply.
+        instead of the ~10 passes of the masked update. When every group steps with the same count,
+        whole tensors go to the kernel (fewest launches). Returns False when that does not apply.
+        The decision reads only the host copies of the masks and counts.
         """
         fused = getattr(torch, "_fused_adamw_", None)
         if fused is None or not self.use_fused:
             return False
-        act = a > 0
-        if not bool((act.all(1) | ~act.any(1)).all()):
+        if not (act.all(1) | ~act.any(1)).all():
             return False
-        if not bool((self.steps.amin(1) == self.steps.amax(1)).all()):
+        steps = self.host_steps
+        if not (steps.min(1) == steps.max(1)).all():
             return False
-        groups = torch.nonzero(act.all(1)).flatten().tolist()
-        if not groups:
+        groups = np.flatnonzero(act.all(1))
+        if not len(groups):
             return True
-        step = {g: torch.tensor(float(self.steps[g, 0]), dtype=torch.float32) for g in groups}
+        counts = self.steps[:, 0].to(torch.float32)  # device scalars, read by the kernel
         ps, gs, ms, vs, ts = [], [], [], [], []
+        whole = len(groups) == len(act) and (steps[:, 0] == steps[0, 0]).all()
         for name, p in self.params:
             if p.grad is None:
                 continue
             m, v = self.state[name]
+            if whole:
+                ps.append(p.data), gs.append(p.grad), ms.append(m), vs.append(v), ts.append(counts[0])
+                continue
             for g in groups:
                 ps.append(p.data[g])
                 gs.append(p.grad[g])
                 ms.append(m[g])
                 vs.append(v[g])
-                ts.append(step[g])
+                ts.append(counts[g])
         fused(ps, gs, ms, vs, [], ts, lr=self.lr, beta1=self.b1, beta2=self.b2, weight_decay=self.wd,
               eps=self.eps, amsgrad=False, maximize=False)
         return True

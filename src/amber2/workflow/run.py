@@ -91,6 +91,7 @@ def train_from_config(
     data: TrainingData | None = None,
     final_model: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    device: str | None = None,
 ) -> TrainOutcome:
     """Load data, run the protocol, write the run directory and fit the final AmbER² model.
 
@@ -101,23 +102,31 @@ def train_from_config(
         final_model: Also train one model on all items with the most often chosen grid point and
             save it as a bundle in ``OUT/model`` (the model you deploy).
         on_progress: Progress callback ``(done, total)``.
+        device: Torch device to train on (default: a GPU when present). The precision it implies
+            (``optim.precision`` unset: tf32 on CUDA, fp32 elsewhere) is written into the resolved
+            configuration (``config.yaml``).
 
     Returns:
         :class:`TrainOutcome`.
     """
     import torch
 
+    from amber2.training.device import resolve_device, resolve_precision
+
     if config.threads:
         torch.set_num_threads(config.threads)
+    device = resolve_device(device)
+    precision = resolve_precision(config.optim.precision, device)
+    config = config.model_copy(update={"optim": config.optim.model_copy(update={"precision": precision})})
     td = data or load_training_data(config.data)
     out_dir = Path(out or config.out)
-    result = run_protocol(td.data, td.folds, config, on_progress=on_progress)
+    result = run_protocol(td.data, td.folds, config, on_progress=on_progress, device=device)
     write_run(result, out_dir, config=config, data=td.data, folds=td.folds, data_info=td.info)
     model_dir = None
     objective = chosen_objective(result)
     if final_model and objective is not None:
         fit = fit_model(td.data, model=config.model, optim=config.optim, loss=objective,
-                        validation=config.protocol.validation, seed=config.protocol.seeds[0])
+                        validation=config.protocol.validation, seed=config.protocol.seeds[0], device=device)
         model_dir = save_final_model(out_dir / "model", fit, td, config, result, objective)
     return TrainOutcome(result, out_dir, model_dir, td)
 

@@ -1,0 +1,215 @@
+"""The device and precision settings of training, on the CPU (tests/training/test_cuda.py: on a GPU).
+
+Everything that takes a device is run here with ``device="cpu"`` passed explicitly and compared with
+the default (the CPU on this machine): the results must be the same bytes. The hot loops are checked
+for host reads of tensors (each one a device synchronisation on a GPU) by counting them.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from amber2.cli import app
+from amber2.training import ensemble, single
+from amber2.training.config import ConfigError, load_config
+from amber2.training.device import autocast, matmul_precision, resolve_precision
+from amber2.training.fit import fit_model
+from amber2.training.protocol import default_chunk, grid_objectives, run_protocol
+
+from .conftest import TINY, make_set
+
+pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="the default device is a GPU here")
+
+BASE = [*TINY, "protocol.seeds=[0,1]", "optim.max_epochs=3", "protocol.grid={lambda_mai: [0.3, 0.7], kappa: [4.0]}"]
+
+
+def _digest(result) -> str:
+    h = hashlib.sha256(result.scores.to_csv().encode())
+    for r in result.runs:
+        for head in r.heads.values():
+            h.update(head.val_pred.tobytes())
+            h.update(head.test_pred.tobytes())
+            h.update(str(head.epoch).encode())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("engine", ["ensemble", "sequential"])
+def test_explicit_cpu_device_gives_identical_results(engine):
+    data = make_set(n=120)
+    folds = np.arange(120) % 3
+    cfg = load_config(None, [*BASE, f"protocol.engine={engine}", "optim.patience=1"])
+    default = run_protocol(data, folds, cfg)
+    explicit = run_protocol(data, folds, cfg, device="cpu")
+    assert _digest(default) == _digest(explicit)
+    assert default.info["precision"] == explicit.info["precision"] == "fp32"
+
+
+def test_fit_model_and_estimator_take_a_device():
+    from amber2.inference.estimator import AmbER2Estimator
+
+    data = make_set(n=90)
+    kw = {"optim": load_config(None, BASE).optim}
+    a, b = fit_model(data, **kw), fit_model(data, **kw, device="cpu")
+    assert a.epochs == b.epochs and a.info["precision"] == "fp32"
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(v, b.model.state_dict()[k]), k
+    assert all(v.device.type == "cpu" for v in b.model.state_dict().values())
+    est = AmbER2Estimator(hidden=8, fusion_dim=8, max_epochs=2, device="cpu", precision="fp32")
+    est.fit(data.X, data.Y)
+    ref = AmbER2Estimator(hidden=8, fusion_dim=8, max_epochs=2).fit(data.X, data.Y)
+    np.testing.assert_array_equal(est.predict_proba(data.X), ref.predict_proba(data.X))
+    assert est.get_params()["device"] == "cpu"
+
+
+def _npz_digest(path: Path) -> str:
+    z = np.load(path)
+    return hashlib.sha256(b"".join(z[k].tobytes() for k in sorted(z.files))).hexdigest()
+
+
+def test_cli_train_and_evaluate_device(tmp_path):
+    rng = np.random.default_rng(0)
+    n, C = 90, 3
+    Y = rng.dirichlet(np.ones(C), size=n)
+    np.savez(tmp_path / "d.npz", ids=np.array([f"u{i}" for i in range(n)]), y=Y,
+             audio=(rng.normal(size=(n, 6)) + Y @ rng.normal(size=(C, 6))).astype(np.float32),
+             text=(rng.normal(size=(n, 5)) + Y @ rng.normal(size=(C, 5))).astype(np.float32),
+             folds=np.arange(n) % 3, classes=np.array(["a", "b", "c"]))
+    runner = CliRunner()
+    args = ["optim.max_epochs=2", "protocol.seeds=[0]", "model.hidden=8", "model.fusion_dim=8",
+            "protocol.grid={lambda_mai: [0.5], kappa: [4.0]}"]
+    outs = {}
+    for name, dev in (("default", []), ("cpu", ["--device", "cpu"])):
+        out = tmp_path / name
+        res = runner.invoke(app, ["train", "--arrays", str(tmp_path / "d.npz"), "--out", str(out), *dev, *args])
+        assert res.exit_code == 0, res.output
+        res = runner.invoke(app, ["evaluate", str(out / "model"), "--arrays", str(tmp_path / "d.npz"), *dev,
+                                  "--out", str(tmp_path / f"ev_{name}.json")])
+        assert res.exit_code == 0, res.output
+        outs[name] = out
+    a, b = outs["default"], outs["cpu"]
+    assert (a / "scores.csv").read_bytes() == (b / "scores.csv").read_bytes()
+    assert _npz_digest(a / "predictions.npz") == _npz_digest(b / "predictions.npz")
+    assert (a / "config.yaml").read_text().replace(str(a), "") == (b / "config.yaml").read_text().replace(str(b), "")
+    assert "precision: fp32" in (a / "config.yaml").read_text()  # resolved, not null
+    ev = [json.loads((tmp_path / f"ev_{n}.json").read_text()) for n in ("default", "cpu")]
+    assert ev[0]["heads"] == ev[1]["heads"]
+
+
+def test_precision_setting():
+    assert resolve_precision(None, "cpu") == "fp32"
+    assert resolve_precision(None, "cuda:0") == "tf32"
+    assert resolve_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        resolve_precision("fp16", "cpu")
+    with pytest.raises(ConfigError, match="optim.precision"):
+        load_config(None, ["optim.precision=fp16"])
+    prev = torch.backends.cuda.matmul.allow_tf32
+    with matmul_precision("tf32"):
+        assert torch.backends.cuda.matmul.allow_tf32
+    with matmul_precision("fp32"):
+        assert not torch.backends.cuda.matmul.allow_tf32
+    assert torch.backends.cuda.matmul.allow_tf32 == prev
+    with autocast("bf16", "cpu"):
+        assert (torch.ones(2, 3) @ torch.ones(3, 2)).dtype == torch.bfloat16
+    with autocast("fp32", "cpu"):
+        assert (torch.ones(2, 3) @ torch.ones(3, 2)).dtype == torch.float32
+
+
+@pytest.mark.parametrize("engine", ["ensemble", "sequential"])
+def test_bf16_trains_close_to_fp32_and_tf32_is_fp32_on_cpu(engine):
+    data = make_set(n=120)
+    folds = np.arange(120) % 3
+    res = {p: run_protocol(data, folds, load_config(None, [*BASE, f"protocol.engine={engine}",
+                                                           f"optim.precision={p}"]), device="cpu")
+           for p in ("fp32", "tf32", "bf16")}
+    assert _digest(res["fp32"]) == _digest(res["tf32"])  # TF32 is a CUDA mode: the same arithmetic on a CPU
+    assert res["bf16"].info["precision"] == "bf16"
+    a = res["fp32"].scores["value"].to_numpy()
+    b = res["bf16"].scores.set_index(["system", "fold", "seed", "metric"]).loc[
+        res["fp32"].scores.set_index(["system", "fold", "seed", "metric"]).index, "value"].to_numpy()
+    assert not np.array_equal(a, b)  # bf16 did run: it rounds differently ...
+    js = res["fp32"].scores["metric"].to_numpy() == "js"
+    assert np.max(np.abs(a[js] - b[js])) < 0.02  # ... but trains the same models to within bf16 noise
+
+
+def test_chunking_puts_every_group_together_on_a_gpu():
+    data = make_set(n=60)
+    cfg = load_config(None, TINY)
+    mc = cfg.model.for_data(data.dims, data.n_classes)
+    objectives = grid_objectives(cfg)
+    assert default_chunk(mc, objectives, 128, device="cuda:0") >= 10_000
+    assert default_chunk(mc, objectives, 128, device="cpu") == default_chunk(mc, objectives, 128)
+
+
+# --- host reads in the hot loop --------------------------------------------------------------------
+
+_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy", "cpu", "__array__")
+_SRC = os.sep + "amber2" + os.sep
+
+
+@contextlib.contextmanager
+def _count_host_reads(counts: collections.Counter):
+    """Count reads of tensor values made by amber2's own code (torch internals are not counted)."""
+    originals = {n: getattr(torch.Tensor, n) for n in _READS}
+
+    def wrap(name, fn):
+        def counted(self, *args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if _SRC in caller:
+                counts[f"{name}@{Path(caller).name}"] += 1
+            return fn(self, *args, **kwargs)
+        return counted
+
+    for n, fn in originals.items():
+        setattr(torch.Tensor, n, wrap(n, fn))
+    try:
+        yield counts
+    finally:
+        for n, fn in originals.items():
+            setattr(torch.Tensor, n, fn)
+
+
+@pytest.mark.parametrize("engine", ["ensemble", "sequential"])
+def test_the_epoch_loop_reads_nothing_back(engine, monkeypatch):
+    """Inside the step loop of either engine, amber2 never reads a tensor's value on the host."""
+    module = ensemble if engine == "ensemble" else single
+    loop = module._train_epoch
+    in_loop: collections.Counter = collections.Counter()
+    calls = []
+
+    def watched(*args, **kwargs):
+        calls.append(1)
+        with _count_host_reads(in_loop):
+            return loop(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_train_epoch", watched)
+    data = make_set(n=120)
+    cfg = load_config(None, [*BASE, f"protocol.engine={engine}", "optim.batch_size=8", "optim.patience=1",
+                             "protocol.baseline=cbce"])
+    run_protocol(data, np.arange(120) % 3, cfg, device="cpu")
+    assert calls and not in_loop, dict(in_loop)
+
+
+@pytest.mark.parametrize("engine", ["ensemble", "sequential"])
+def test_host_reads_do_not_grow_with_steps(engine):
+    """Per epoch the engines read a fixed number of tensors (validation, selection), whatever the batch count."""
+    data = make_set(n=120)
+    counts = []
+    for batch in (8, 64):
+        c: collections.Counter = collections.Counter()
+        cfg = load_config(None, [*BASE, f"protocol.engine={engine}", f"optim.batch_size={batch}"])
+        with _count_host_reads(c):
+            run_protocol(data, np.arange(120) % 3, cfg, device="cpu")
+        counts.append(c)
+    assert counts[0] == counts[1], (dict(counts[0]), dict(counts[1]))
