@@ -10,13 +10,26 @@ the same data with the same seeds. Prints and writes (``--out``) JSON with:
   (every metric of every reported head of every run, at the selected epoch);
 - ``batched_seconds``, ``sequential_seconds``, run counts, threads and the machine;
 - ``arithmetic``: the floating-point work each path must do (multiply-adds counted from the model's
-  shapes, the folds' sizes and the epochs), this machine's measured fp32 GEMM rate at the shapes the
-  ensemble runs, and the resulting floors: no implementation of the same arithmetic can train the
-  protocol faster than ``batched_floor_seconds`` here. ``--arithmetic-only`` prints just this block.
+  shapes, the folds' sizes and the epochs), the device's measured GEMM rate at the shapes the
+  ensemble runs (best of several trials, each trial listed), and the resulting floors: no
+  implementation of the same arithmetic can train the protocol faster than ``batched_floor_seconds``
+  here. ``--arithmetic-only`` prints just this block;
+- ``achieved_gflops`` and ``gemm_share`` (achieved / measured GEMM rate) of each engine timed;
+- ``load_average`` (``os.getloadavg``) before and after every timing: on a shared machine a timing
+  under load is slower than the machine, and ratios measured in the same run are the figures to trust;
+- with ``--compare-precision bf16`` (or ``tf32``): the ensemble trained again at that precision and its
+  agreement with fp32 (selected epochs, JS/BC/R2 differences, argmax flips);
+- with ``--profile``: a ``torch.profiler`` breakdown of the ensemble's time by operator category
+  (GEMM, elementwise, optimiser, indexing, reductions/softmax, copies, other), which shows what
+  holds the ensemble below the GEMM rate.
+
+``--device cuda`` runs everything on a GPU (default: a GPU when present), with the default precision
+of that device (tf32 on CUDA) unless ``--precision`` says otherwise.
 
 Usage::
 
     python benchmarks/train_protocol.py --out runs/bench/train_protocol.json
+    python benchmarks/train_protocol.py --device cuda --engines ensemble --out gpu.json
     python benchmarks/train_protocol.py --quick --out /tmp/quick.json   # small version for CI
 """
 
@@ -25,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,9 +49,10 @@ import torch
 from amber2.metrics import evaluate
 from amber2.training.config import load_config
 from amber2.training.data import LabeledSet
+from amber2.training.device import resolve_device, resolve_precision
 from amber2.training.ensemble import branch_plan, first_layer_columns
 from amber2.training.protocol import grid_objectives, make_splits, run_protocol
-from amber2.utils.machine import cpu_model
+from amber2.utils.machine import device_name
 
 log = logging.getLogger("bench")
 
@@ -91,7 +106,41 @@ def _agreement(a, b) -> dict:
     }
 
 
-def protocol_arithmetic(data: LabeledSet, folds: np.ndarray, cfg, threads: int) -> dict:
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def gemm_rate(m: int, k: int, n: int, device: str = "cpu", precision: str = "fp32", trials: int = 5,
+              seconds: float = 0.3) -> dict:
+    """The device's GEMM rate (FLOP/s) at shape ``(m, k) @ (k, n)``: the best of ``trials`` timings.
+
+    One timing of one second swung by 2x between runs on a shared machine (other processes, clock
+    changes); the best of several short trials estimates what the device can do, and every trial is
+    reported. On CUDA each trial ends with a synchronisation; ``precision`` sets TF32 (or bf16 inputs).
+    """
+    from amber2.training.device import matmul_precision
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a = torch.randn(m, k, device=device, dtype=dtype)
+    b = torch.randn(k, n, device=device, dtype=dtype)
+    rates = []
+    with matmul_precision(precision):
+        for _ in range(3):
+            a @ b
+        _sync(device)
+        for _ in range(trials):
+            reps, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                for _ in range(8):
+                    a @ b
+                reps += 8
+                _sync(device)
+            rates.append(2 * m * k * n * reps / (time.perf_counter() - t0))
+    return {"best": max(rates), "trials": rates}
+
+
+def protocol_arithmetic(data: LabeledSet, folds: np.ndarray, cfg, threads: int, device: str = "cpu") -> dict:
     """The multiply-adds of the protocol, both ways, and the time floor they imply on this machine.
 
     Per item and head (d_m input widths, H hidden, F fusion width, C classes; a first layer reads data,
@@ -141,24 +190,97 @@ def protocol_arithmetic(data: LabeledSet, folds: np.ndarray, cfg, threads: int) 
     torch.set_num_threads(threads)
     d0 = next(iter(dims.values()))
     cols = first_layer_columns(mc, objectives) // len(dims)  # one modality's block of the stacked first layer
-    a = torch.randn(cfg.optim.batch_size, d0)
-    b = torch.randn(d0, max(cols, H))
-    for _ in range(3):
-        a @ b
-    reps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < 1.0:
-        a @ b
-        reps += 1
-    rate = 2 * a.shape[0] * a.shape[1] * b.shape[1] * reps / (time.perf_counter() - t0)
+    shape = [cfg.optim.batch_size, d0, max(cols, H)]
+    load = os.getloadavg()
+    measured = gemm_rate(*shape, device=device, precision=resolve_precision(cfg.optim.precision, device))
+    rate = measured["best"]
     return {
         "sequential_gflop": seq / 1e9,
         "batched_gflop": ens / 1e9,
         "arithmetic_ratio": seq / ens,
         "gemm_gflops_measured": rate / 1e9,
-        "gemm_shape": [a.shape[0], a.shape[1], b.shape[1]],
+        "gemm_gflops_trials": [r / 1e9 for r in measured["trials"]],
+        "gemm_load_average": [*load, *os.getloadavg()],
+        "gemm_shape": shape,
         "sequential_floor_seconds": seq / rate,
         "batched_floor_seconds": ens / rate,
     }
+
+
+#: Operator categories of the profile (first match wins; names as torch.profiler reports them).
+_CATEGORIES = (
+    ("gemm", ("mm", "bmm", "addmm", "baddbmm", "matmul", "linear", "einsum", "addbmm")),
+    ("optimizer", ("fused_adamw", "adamw", "lerp", "addcmul", "addcdiv", "sqrt")),
+    ("indexing", ("index", "gather", "scatter", "embedding", "take", "select", "slice")),
+    ("softmax_reduce", ("softmax", "log_softmax", "sum", "mean", "max", "min", "logsumexp", "norm")),
+    ("copy_alloc", ("copy", "to", "to_copy", "clone", "empty", "zeros", "ones", "fill", "cat", "stack",
+                    "contiguous", "zero")),
+    ("elementwise", ("mul", "add", "sub", "div", "where", "log", "exp", "relu", "threshold", "clamp", "pow",
+                     "sigmoid", "tanh", "neg", "rsub", "gt", "lt", "ge", "le", "eq", "ne", "abs", "isfinite")),
+)
+
+
+def _category(name: str) -> str:
+    op = name.removeprefix("aten::").lower().strip("_")  # aten::_softmax -> softmax
+    for cat, names in _CATEGORIES:
+        if op in names or any(op.startswith(n + "_") or op == n for n in names):
+            return cat
+    return "other"
+
+
+def profile_breakdown(data: LabeledSet, folds: np.ndarray, cfg, device: str) -> dict:
+    """Self time of the ensemble's operators by category (``torch.profiler``), and the share of each.
+
+    Self time (an operator's own time, without the operators it calls) of every ``aten::`` op is
+    summed per category; on CUDA the device's kernel time is used. Whatever is not GEMM is what keeps
+    the ensemble below the GEMM rate (plus Python, numpy and framework time: ``outside_torch_ops``).
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
+    load = os.getloadavg()
+    t0 = time.perf_counter()
+    with profile(activities=acts) as prof:
+        run_protocol(data, folds, cfg, device=device)
+        _sync(device)
+    wall = time.perf_counter() - t0
+    use_cuda = device.startswith("cuda")
+    totals: dict[str, float] = {}
+    for ev in prof.key_averages():
+        if not ev.key.startswith("aten::"):
+            continue
+        t = (getattr(ev, "self_device_time_total", 0) or getattr(ev, "self_cuda_time_total", 0)) if use_cuda \
+            else ev.self_cpu_time_total
+        totals[_category(ev.key)] = totals.get(_category(ev.key), 0.0) + t / 1e6
+    traced = sum(totals.values())
+    out = {c: {"seconds": v, "share": v / wall} for c, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+    out["outside_torch_ops"] = {"seconds": max(0.0, wall - traced), "share": max(0.0, wall - traced) / wall}
+    return {"wall_seconds_profiled": wall, "clock": "device" if use_cuda else "cpu", "by_category": out,
+            "load_average": [*load, *os.getloadavg()]}
+
+
+def compare(a, b, data: LabeledSet) -> dict:
+    """How two results of the same runs differ: validation metrics, test metrics, epochs, argmax decisions."""
+    va, vb = _val_metrics(a, data), _val_metrics(b, data)
+    assert va.keys() == vb.keys(), "the two results trained different runs"
+    by_metric = {m: float(max(abs(va[k][m] - vb[k][m]) for k in va)) for m in next(iter(va.values()))}
+    sa = a.scores.set_index(["system", "fold", "seed", "metric"])["value"].sort_index()
+    sb = b.scores.set_index(["system", "fold", "seed", "metric"])["value"].sort_index()
+    return {
+        "max_abs_diff": max(by_metric.values()),
+        "max_abs_diff_test_metrics": float(np.max(np.abs(sa.to_numpy() - sb.loc[sa.index].to_numpy()))),
+        "max_abs_diff_by_metric": by_metric,
+        **_agreement(a, b),
+    }
+
+
+def _timed(data: LabeledSet, sessions: np.ndarray, cfg, device: str):
+    load = os.getloadavg()
+    _sync(device)
+    t0 = time.perf_counter()
+    result = run_protocol(data, sessions, cfg, device=device)
+    _sync(device)
+    return result, time.perf_counter() - t0, [*load, *os.getloadavg()]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -169,6 +291,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--epochs", type=int, default=None, help="override max epochs")
     ap.add_argument("--engines", default="ensemble,sequential",
                     help="comma-separated engines to time (a speedup needs both)")
+    ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: a GPU when present)")
+    ap.add_argument("--precision", default=None, choices=["fp32", "tf32", "bf16"],
+                    help="optim.precision (default: tf32 on CUDA, fp32 on CPU)")
+    ap.add_argument("--compare-precision", default=None, choices=["tf32", "bf16"],
+                    help="also train the ensemble at this precision and report its agreement with fp32")
+    ap.add_argument("--profile", action="store_true",
+                    help="profile the ensemble (torch.profiler) and report its time by operator category")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="extra config override, e.g. protocol.max_groups_per_chunk=5 (repeatable)")
     ap.add_argument("--arithmetic-only", action="store_true",
@@ -176,6 +305,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
 
     if args.quick:
         data, sessions = synthetic_iemocap(n=600, dim=64)
@@ -186,64 +316,68 @@ def main(argv: list[str] | None = None) -> dict:
         overrides = []
     if args.epochs:
         overrides.append(f"optim.max_epochs={args.epochs}")
+    if args.precision:
+        overrides.append(f"optim.precision={args.precision}")
     overrides += args.set
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    cfg = load_config(None, overrides)
+    precision = resolve_precision(cfg.optim.precision, device)
 
-    arithmetic = protocol_arithmetic(data, sessions, load_config(None, overrides), args.threads)
+    arithmetic = protocol_arithmetic(data, sessions, cfg, args.threads, device)
     log.info("arithmetic: %s", json.dumps(arithmetic))
     if args.arithmetic_only:
         print(json.dumps(arithmetic, indent=2))
         return arithmetic
 
-    timings, results = {}, {}
+    timings, results, loads = {}, {}, {}
     for engine in engines:
-        cfg = load_config(None, [*overrides, f"protocol.engine={engine}"])
-        t0 = time.perf_counter()
-        results[engine] = run_protocol(data, sessions, cfg)
-        timings[engine] = time.perf_counter() - t0
-        log.info("%s: %d runs in %.1f s", engine, len(results[engine].runs), timings[engine])
-
-    if set(engines) != {"ensemble", "sequential"}:
-        out = {"benchmark": "train_protocol", "engines": engines, "overrides": overrides,
-               **{f"{e}_seconds": timings[e] for e in engines}, "threads": args.threads, "arithmetic": arithmetic}
-        print(json.dumps(out, indent=2))
-        return out
-    va, vb = _val_metrics(results["ensemble"], data), _val_metrics(results["sequential"], data)
-    assert va.keys() == vb.keys(), "the two paths trained different runs"
-    max_diff = max(abs(va[k][m] - vb[k][m]) for k in va for m in va[k])
-    by_metric = {m: float(max(abs(va[k][m] - vb[k][m]) for k in va)) for m in next(iter(va.values()))}
-    agreement = _agreement(results["ensemble"], results["sequential"])
-    sa = results["ensemble"].scores.set_index(["system", "fold", "seed", "metric"])["value"].sort_index()
-    sb = results["sequential"].scores.set_index(["system", "fold", "seed", "metric"])["value"].sort_index()
-    test_diff = float(np.max(np.abs(sa.to_numpy() - sb.loc[sa.index].to_numpy())))
-    cfg = load_config(None, overrides)
-    out = {
+        ecfg = load_config(None, [*overrides, f"protocol.engine={engine}"])
+        results[engine], timings[engine], loads[engine] = _timed(data, sessions, ecfg, device)
+        log.info("%s: %d runs in %.1f s (load %s)", engine, len(results[engine].runs), timings[engine],
+                 loads[engine])
+    gflop = {"ensemble": arithmetic["batched_gflop"], "sequential": arithmetic["sequential_gflop"]}
+    achieved = {e: gflop[e] / timings[e] for e in engines}
+    first = results[engines[0]]
+    out: dict = {
         "benchmark": "train_protocol",
         "quick": args.quick,
+        "engines": engines,
         "overrides": overrides,
-        "speedup": timings["sequential"] / timings["ensemble"],
-        "max_abs_diff": float(max_diff),
-        "max_abs_diff_test_metrics": test_diff,
-        "max_abs_diff_by_metric": by_metric,
-        **agreement,
-        "batched_seconds": timings["ensemble"],
-        "sequential_seconds": timings["sequential"],
-        "runs": len(results["ensemble"].runs),
-        "folds": len(results["ensemble"].info["folds"]),
+        **{f"{'batched' if e == 'ensemble' else e}_seconds": timings[e] for e in engines},
+        "load_average": {e: loads[e] for e in engines},
+        "achieved_gflops": {("batched" if e == "ensemble" else e): v for e, v in achieved.items()},
+        "achieved_tflops": {("batched" if e == "ensemble" else e): v / 1e3 for e, v in achieved.items()},
+        "gemm_share": {("batched" if e == "ensemble" else e): v / arithmetic["gemm_gflops_measured"]
+                       for e, v in achieved.items()},
+        "runs": len(first.runs),
+        "folds": len(first.info["folds"]),
         "seeds": len(cfg.protocol.seeds),
-        "objectives": len(results["ensemble"].info["objectives"]),
+        "objectives": len(first.info["objectives"]),
         "max_epochs": cfg.optim.max_epochs,
         "n_items": len(data),
         "dims": data.dims,
         "threads": args.threads,
         "arithmetic": arithmetic,
-        "achieved_gflops": {"batched": arithmetic["batched_gflop"] / timings["ensemble"],
-                            "sequential": arithmetic["sequential_gflop"] / timings["sequential"]},
         "torch": torch.__version__,
-        "device": "cpu",
-        "machine": cpu_model(),
+        "device": device,
+        "precision": precision,
+        "machine": device_name(device),
         "python": sys.version.split()[0],
     }
+    if set(engines) == {"ensemble", "sequential"}:
+        out["speedup"] = timings["sequential"] / timings["ensemble"]
+        out.update(compare(results["ensemble"], results["sequential"], data))
+    if args.compare_precision:
+        base = results.get("ensemble") if precision == "fp32" else None
+        if base is None:
+            base = _timed(data, sessions, load_config(None, [*overrides, "optim.precision=fp32"]), device)[0]
+        other, secs, load = _timed(data, sessions, load_config(
+            None, [*overrides, "protocol.engine=ensemble", f"optim.precision={args.compare_precision}"]), device)
+        out["precision_agreement"] = {"precision": args.compare_precision, "against": "fp32", "seconds": secs,
+                                      "load_average": load, **compare(other, base, data)}
+    if args.profile:
+        out["profile"] = profile_breakdown(data, sessions, load_config(None, [*overrides, "protocol.engine=ensemble"]),
+                                           device)
     text = json.dumps(out, indent=2)
     print(text)
     if args.out:

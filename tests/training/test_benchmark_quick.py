@@ -26,3 +26,35 @@ def test_train_protocol_quick(tmp_path):
     ar = saved["arithmetic"]
     assert ar["sequential_gflop"] > ar["batched_gflop"] > 0  # the shared experts save arithmetic
     assert ar["batched_floor_seconds"] > 0 and ar["gemm_gflops_measured"] > 0
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_train_protocol", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow  # ~2 s
+def test_single_engine_writes_out_with_rates_and_load(tmp_path):
+    mod = _bench()
+    out = tmp_path / "one.json"
+    res = mod.main(["--quick", "--threads", "1", "--engines", "ensemble", "--device", "cpu", "--out", str(out)])
+    saved = json.loads(out.read_text())  # --out is honoured with one engine too
+    assert saved == json.loads(json.dumps(res))
+    assert saved["device"] == "cpu" and saved["precision"] == "fp32" and "speedup" not in saved
+    assert len(saved["load_average"]["ensemble"]) == 6  # before and after the timing
+    ar = saved["arithmetic"]
+    assert len(ar["gemm_gflops_trials"]) == 5 and ar["gemm_gflops_measured"] == max(ar["gemm_gflops_trials"])
+    share = saved["gemm_share"]["batched"]
+    assert share == pytest.approx(saved["achieved_gflops"]["batched"] / ar["gemm_gflops_measured"])
+
+
+def test_profile_categories():
+    cat = _bench()._category
+    assert [cat(n) for n in ("aten::addmm", "aten::bmm", "aten::baddbmm", "aten::mm")] == ["gemm"] * 4
+    assert cat("aten::_fused_adamw_") == "optimizer"
+    assert cat("aten::index_select") == cat("aten::index") == "indexing"
+    assert cat("aten::_softmax") == cat("aten::softmax") == cat("aten::sum") == "softmax_reduce"
+    assert cat("aten::mul") == cat("aten::where") == "elementwise"
+    assert cat("aten::copy_") == cat("aten::_to_copy") == "copy_alloc" and cat("aten::something_new") == "other"
