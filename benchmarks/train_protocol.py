@@ -246,16 +246,20 @@ def profile_breakdown(data: LabeledSet, folds: np.ndarray, cfg, device: str) -> 
     wall = time.perf_counter() - t0
     use_cuda = device.startswith("cuda")
     totals: dict[str, float] = {}
+    per_op: dict[str, float] = {}
     for ev in prof.key_averages():
         if not ev.key.startswith("aten::"):
             continue
         t = (getattr(ev, "self_device_time_total", 0) or getattr(ev, "self_cuda_time_total", 0)) if use_cuda \
             else ev.self_cpu_time_total
         totals[_category(ev.key)] = totals.get(_category(ev.key), 0.0) + t / 1e6
+        per_op[ev.key] = per_op.get(ev.key, 0.0) + t / 1e6
     traced = sum(totals.values())
     out = {c: {"seconds": v, "share": v / wall} for c, v in sorted(totals.items(), key=lambda kv: -kv[1])}
     out["outside_torch_ops"] = {"seconds": max(0.0, wall - traced), "share": max(0.0, wall - traced) / wall}
+    top = sorted(per_op.items(), key=lambda kv: -kv[1])[:12]
     return {"wall_seconds_profiled": wall, "clock": "device" if use_cuda else "cpu", "by_category": out,
+            "top_ops": [{"op": k, "category": _category(k), "seconds": v, "share": v / wall} for k, v in top],
             "load_average": [*load, *os.getloadavg()]}
 
 
