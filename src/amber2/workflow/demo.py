@@ -40,7 +40,7 @@ from amber2.report import write_report
 from amber2.report.tables import SPREAD_TEXT
 from amber2.utils.io import atomic_write_json, read_json
 from amber2.workflow.prepare import prepare_corpus
-from amber2.workflow.run import train_from_config
+from amber2.workflow.run import resolved_config, train_from_config
 
 __all__ = ["DEMO_CLASSES", "DemoConfig", "DemoError", "DemoResult", "demo_policy", "run_demo"]
 
@@ -205,7 +205,7 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", config: DemoConfig | Non
         log.warning("extraction failed for %d item(s); they are left out of training", len(failed))
 
     t = time.perf_counter()
-    cfg = load_config(None, config.training_overrides(prepared, out / "embeddings", policy_file))
+    cfg = resolved_config(load_config(None, config.training_overrides(prepared, out / "embeddings", policy_file)))
     td = load_training_data(cfg.data)
     run_dir = out / "run"
     summary, why = _reusable_run(run_dir, cfg, td)

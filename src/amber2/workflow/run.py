@@ -25,7 +25,7 @@ from amber2.training.outputs import write_run_files
 from amber2.training.protocol import ProtocolResult, run_protocol
 from amber2.utils.io import atomic_write_text
 
-__all__ = ["TrainOutcome", "chosen_objective", "train_from_config", "write_run"]
+__all__ = ["TrainOutcome", "chosen_objective", "resolved_config", "train_from_config", "write_run"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,17 @@ def chosen_objective(result: ProtocolResult) -> LossConfig | None:
     return None
 
 
+def resolved_config(config: TrainConfig, device: str | None = None) -> TrainConfig:
+    """``config`` with what the device decides filled in: ``optim.precision`` (tf32 on CUDA, fp32 elsewhere).
+
+    This is the configuration a run records in ``config.yaml`` (and compares against to reuse a run).
+    """
+    from amber2.training.device import resolve_device, resolve_precision
+
+    precision = resolve_precision(config.optim.precision, resolve_device(device))
+    return config.model_copy(update={"optim": config.optim.model_copy(update={"precision": precision})})
+
+
 def train_from_config(
     config: TrainConfig,
     *,
@@ -111,13 +122,12 @@ def train_from_config(
     """
     import torch
 
-    from amber2.training.device import resolve_device, resolve_precision
+    from amber2.training.device import resolve_device
 
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(device)
-    precision = resolve_precision(config.optim.precision, device)
-    config = config.model_copy(update={"optim": config.optim.model_copy(update={"precision": precision})})
+    config = resolved_config(config, device)
     td = data or load_training_data(config.data)
     out_dir = Path(out or config.out)
     result = run_protocol(td.data, td.folds, config, on_progress=on_progress, device=device)
