@@ -1,6 +1,7 @@
 """Annotate a prepared corpus: ``amber2 annotate``'s Python API.
 
-:func:`annotate_corpus` reads ``DIR/corpus.parquet``, asks ``n`` synthetic annotators of a backend for one
+:func:`annotate_corpus` (or, inside a running event loop, ``await`` :func:`annotate_corpus_async`)
+reads ``DIR/corpus.parquet``, asks ``n`` synthetic annotators of a backend for one
 vote on every item, and writes
 
     DIR/corpus.parquet                      the votes, as raters of kind ``synthetic``
@@ -39,7 +40,8 @@ from amber2.utils.fingerprint import hash_file
 from amber2.utils.io import atomic_write_json, atomic_write_text
 from amber2.utils.logging import get_logger
 
-__all__ = ["DEFAULT_CLASSES", "AnnotateReport", "annotate_corpus", "build_requests", "source_slug"]
+__all__ = ["DEFAULT_CLASSES", "AnnotateReport", "annotate_corpus", "annotate_corpus_async", "build_requests",
+           "source_slug"]
 
 log = get_logger(__name__)
 
@@ -181,6 +183,44 @@ def annotate_corpus(
 ) -> AnnotateReport:
     """Ask ``n`` synthetic annotators for one vote on every item of a prepared corpus and store the votes.
 
+    The blocking form of :func:`annotate_corpus_async` (same arguments, same result): it runs the
+    requests in an event loop of its own, so it cannot be called from inside a running loop (a Jupyter
+    cell): there, ``await annotate_corpus_async(...)``.
+
+    Raises:
+        RuntimeError: Called from a running event loop.
+        FileNotFoundError: No corpus table in ``corpus``.
+        ValueError: Bad ``n``, classes or preset.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("annotate_corpus was called from a running event loop (e.g. a Jupyter cell): use "
+                           "`await annotate_corpus_async(...)` there")
+    return asyncio.run(annotate_corpus_async(corpus, backend, n=n, classes=classes, preset=preset,
+                                             settings=settings, cache_dir=cache_dir, ids=ids, dry_run=dry_run))
+
+
+async def annotate_corpus_async(
+    corpus: str | os.PathLike[str],
+    backend: Backend,
+    *,
+    n: int = 20,
+    classes: Sequence[str] = DEFAULT_CLASSES,
+    preset: str | os.PathLike[str] | AnnotatorPreset | None = None,
+    settings: RunSettings | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    ids: Sequence[str] | None = None,
+    dry_run: bool = False,
+) -> AnnotateReport:
+    """Ask ``n`` synthetic annotators for one vote on every item of a prepared corpus and store the votes.
+
+    The coroutine behind :func:`annotate_corpus`, for callers already inside an event loop (Jupyter,
+    an async service): ``report = await annotate_corpus_async(corpus, backend, n=20)``. The table,
+    audio hashes and files are read and written synchronously (short next to the model calls).
+
     Args:
         corpus: Folder holding ``corpus.parquet`` (from ``amber2 prepare``).
         backend: The backend that answers (``amber2.annotate.backends`` or
@@ -222,7 +262,7 @@ def annotate_corpus(
             return report
         log.info("annotate %s: %d items x %d annotators = %d requests, %d not cached", folder, len(items), n,
                  len(requests), pending)
-        outcomes, stats = asyncio.run(_run(backend, requests, cache, settings))
+        outcomes, stats = await _run(backend, requests, cache, settings)
     finally:
         cache.close()
     report.stats = stats
