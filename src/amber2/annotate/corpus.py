@@ -17,7 +17,6 @@ each atomically. Human votes are never touched; the source's earlier votes are r
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import json
 import os
@@ -36,6 +35,7 @@ from amber2.annotate.runner import Outcome, RunSettings, RunStats, pending_reque
 from amber2.annotate.schedule import schedule
 from amber2.annotate.store import StoreCounts, SyntheticVote, merge_synthetic_votes
 from amber2.corpora.table import CorpusTable
+from amber2.utils.aio import blocking
 from amber2.utils.fingerprint import hash_file
 from amber2.utils.io import atomic_write_json, atomic_write_text
 from amber2.utils.logging import get_logger
@@ -169,40 +169,6 @@ async def _run(backend: Backend, requests: list[Request], cache: ReplyCache,
         await backend.aclose()
 
 
-def annotate_corpus(
-    corpus: str | os.PathLike[str],
-    backend: Backend,
-    *,
-    n: int = 20,
-    classes: Sequence[str] = DEFAULT_CLASSES,
-    preset: str | os.PathLike[str] | AnnotatorPreset | None = None,
-    settings: RunSettings | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    ids: Sequence[str] | None = None,
-    dry_run: bool = False,
-) -> AnnotateReport:
-    """Ask ``n`` synthetic annotators for one vote on every item of a prepared corpus and store the votes.
-
-    The blocking form of :func:`annotate_corpus_async` (same arguments, same result): it runs the
-    requests in an event loop of its own, so it cannot be called from inside a running loop (a Jupyter
-    cell): there, ``await annotate_corpus_async(...)``.
-
-    Raises:
-        RuntimeError: Called from a running event loop.
-        FileNotFoundError: No corpus table in ``corpus``.
-        ValueError: Bad ``n``, classes or preset.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise RuntimeError("annotate_corpus was called from a running event loop (e.g. a Jupyter cell): use "
-                           "`await annotate_corpus_async(...)` there")
-    return asyncio.run(annotate_corpus_async(corpus, backend, n=n, classes=classes, preset=preset,
-                                             settings=settings, cache_dir=cache_dir, ids=ids, dry_run=dry_run))
-
-
 async def annotate_corpus_async(
     corpus: str | os.PathLike[str],
     backend: Backend,
@@ -307,3 +273,17 @@ async def annotate_corpus_async(
     log.info("annotate: %d votes from %d requests (%d cached, %d calls); %d item(s) with failures", len(votes),
              len(requests), stats.cached, stats.calls, report.failed_items)
     return report
+
+
+annotate_corpus = blocking(annotate_corpus_async, name="annotate_corpus", doc="""Ask ``n`` synthetic annotators
+for one vote on every item of a prepared corpus and store the votes.
+
+The blocking form of :func:`annotate_corpus_async` (same arguments, same result): it runs the requests in
+an event loop of its own, so it cannot be called from inside a running loop (a Jupyter cell): there,
+``await annotate_corpus_async(...)``.
+
+Raises:
+    RuntimeError: Called from a running event loop.
+    FileNotFoundError: No corpus table in ``corpus``.
+    ValueError: Bad ``n``, classes or preset.
+""")

@@ -16,11 +16,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from amber2.annotate import AnnotateReport, annotate_corpus, annotate_corpus_async
+from amber2.annotate import AnnotateReport, annotate_corpus_async
 from amber2.annotate.backends.base import Backend
 from amber2.corpora.summary import summarize
 from amber2.corpora.table import PREPARED, PREPARED_POLICY, CorpusTable
 from amber2.labels import load_policy, synthetic_sources
+from amber2.utils.aio import blocking
 from amber2.utils.integrity import update_checksum
 from amber2.utils.io import atomic_write_json, atomic_write_text, read_json
 from amber2.utils.logging import get_logger
@@ -78,27 +79,29 @@ def refresh_prepared_summary(corpus: str | os.PathLike[str]) -> Path | None:
     return path
 
 
-def annotate_prepared(corpus: str | os.PathLike[str], backend: Backend, **options: Any) -> AnnotateReport:
-    """Annotate a prepared corpus and refresh its summary (what ``amber2 annotate`` runs).
+async def annotate_prepared_async(corpus: str | os.PathLike[str], backend: Backend,
+                                  **options: Any) -> AnnotateReport:
+    """Annotate a prepared corpus and refresh its summary, inside a running event loop (Jupyter): ``await`` it.
 
     Args:
         corpus: The prepared folder (or its ``corpus.parquet``).
         backend: The backend that answers.
-        **options: Passed to :func:`amber2.annotate.annotate_corpus` (``n``, ``classes``, ``preset``,
+        **options: Passed to :func:`amber2.annotate.annotate_corpus_async` (``n``, ``classes``, ``preset``,
             ``settings``, ``cache_dir``, ``ids``, ``dry_run``).
 
     Returns:
         The :class:`~amber2.annotate.AnnotateReport`; ``paths["summary"]`` when the summary was refreshed.
     """
-    report = annotate_corpus(corpus, backend, **options)
-    return _after(corpus, report)
-
-
-async def annotate_prepared_async(corpus: str | os.PathLike[str], backend: Backend,
-                                  **options: Any) -> AnnotateReport:
-    """:func:`annotate_prepared` for callers inside a running event loop (Jupyter): ``await`` it."""
     report = await annotate_corpus_async(corpus, backend, **options)
     return _after(corpus, report)
+
+
+annotate_prepared = blocking(annotate_prepared_async, name="annotate_prepared", doc="""Annotate a prepared corpus
+and refresh its summary (what ``amber2 annotate`` runs).
+
+The blocking form of :func:`annotate_prepared_async` (same arguments and result); inside a running event
+loop, ``await annotate_prepared_async(...)``.
+""")
 
 
 def _after(corpus: str | os.PathLike[str], report: AnnotateReport) -> AnnotateReport:
