@@ -155,3 +155,13 @@ def test_paths_leaving_the_manifest_folder_are_refused_unless_allowed(tmp_path):
         assert len(t) == 1
     inside = _write(corpus, f"id,audio,votes:sad\nu1,{corpus / 'wav' / 'a.wav'},1\nu2,wav/../b.wav,1\n")
     assert len(read_manifest(inside, check_audio=False)) == 2
+
+
+def test_a_file_of_control_whitespace_is_a_clear_error(tmp_path):
+    """Found by hypothesis: b'\\x1c' passed the blank-file check, then failed an assert."""
+    from amber2.corpora.manifest import ManifestError, read_manifest
+
+    f = tmp_path / "m.csv"
+    f.write_bytes(b"\x1c")
+    with pytest.raises(ManifestError, match="m.csv"):
+        read_manifest(f)

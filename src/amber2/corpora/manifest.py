@@ -210,7 +210,8 @@ def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
             rows.append(cells)
     except csv.Error as exc:
         raise ManifestError(f"{path} line {reader.line_num}: cannot parse ({exc})") from None
-    assert header is not None  # _read_text refused a blank file
+    if header is None:  # only blank-looking lines (e.g. control characters that str.strip removes)
+        raise ManifestError(f"{path}: no header row (the file holds only blank lines)")
     df = pd.DataFrame(rows, columns=header, dtype=object).replace("", None)
     for c in df.columns:  # numeric metadata and counts stay numbers; ids and names stay text
         if c in _TEXT_COLUMNS:
