@@ -55,3 +55,28 @@ def test_group_errors_name_the_problem():
         validation_split(_data(groups=False), np.arange(50), ValidationConfig(strategy="group"), fold=0)
     with pytest.raises(DataError, match="fold 3: only 1 training group"):
         validation_split(_data(n_groups=1), np.arange(50), ValidationConfig(strategy="group"), fold=3)
+
+
+def test_auto_holds_out_speakers_when_the_data_has_them_else_a_fraction():
+    """Issue 15 point 4: the default validation holds out whole speakers whenever they are known."""
+    from amber2.training.splits import resolved_strategy
+
+    assert ValidationConfig().strategy == "auto"
+    data = _data(n_groups=10)
+    train_idx = np.arange(200)
+    assert resolved_strategy(data, train_idx, ValidationConfig()) == "group-fraction"
+    tr, va = validation_split(data, train_idx, ValidationConfig(), fold=0)
+    tr_g, va_g = validation_split(data, train_idx, ValidationConfig(strategy="group-fraction"), fold=0)
+    assert np.array_equal(va, va_g) and not set(data.groups[tr]) & set(data.groups[va])
+    # no groups, one group, or an item without a group: the stratified fraction, as before
+    no_groups = _data(groups=False)
+    assert resolved_strategy(no_groups, train_idx, ValidationConfig()) == "fraction"
+    _, va_auto = validation_split(no_groups, train_idx, ValidationConfig(), fold=0)
+    _, va_frac = validation_split(no_groups, train_idx, ValidationConfig(strategy="fraction"), fold=0)
+    assert np.array_equal(va_auto, va_frac)
+    assert resolved_strategy(_data(n_groups=1), train_idx, ValidationConfig()) == "fraction"
+    gaps = _data(n_groups=10)
+    gaps.groups[3] = "nan"
+    assert resolved_strategy(gaps, train_idx, ValidationConfig()) == "fraction"
+    # the old behaviour stays reachable by name
+    assert resolved_strategy(data, train_idx, ValidationConfig(strategy="fraction")) == "fraction"

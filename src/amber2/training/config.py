@@ -124,16 +124,21 @@ class ValidationConfig(_Strict):
     """How the validation split is taken from the training part of each fold.
 
     Attributes:
-        strategy: ``fraction`` (a class-stratified random share of the training items),
-            ``group`` (whole groups, e.g. speakers or sessions, held out: ``round(fraction x groups)``,
-            at least one) or ``group-fraction`` (whole groups until ``fraction`` of the items).
+        strategy: ``auto`` (default: ``group-fraction`` whenever every item has a group (speaker or
+            session) and a fold's training part has at least two groups, else ``fraction``; the
+            choice is beyond the paper, which does not say how it validates: with speaker-disjoint
+            test folds, choosing the epoch and (lambda, kappa) on the training speakers' own
+            utterances is optimistic), ``fraction`` (a class-stratified random share of the training
+            items: the behaviour before ``auto``), ``group`` (whole groups, e.g. speakers or
+            sessions, held out: ``round(fraction x groups)``, at least one) or ``group-fraction``
+            (whole groups until ``fraction`` of the items).
         fraction: Share of training items (``fraction``, ``group-fraction``) or of training groups
             (``group``).
         seed: Seed of the split (the same split for every seed and grid point of a fold, so grid
             points are compared on equal terms).
     """
 
-    strategy: Literal["fraction", "group", "group-fraction"] = "fraction"
+    strategy: Literal["auto", "fraction", "group", "group-fraction"] = "auto"
     fraction: float = 0.1
     seed: int = Field(0, ge=0, le=MAX_SEED)
 
