@@ -66,7 +66,7 @@ def test_auto_holds_out_speakers_when_the_data_has_them_else_a_fraction():
     train_idx = np.arange(200)
     assert resolved_strategy(data, train_idx, ValidationConfig()) == "group-fraction"
     tr, va = validation_split(data, train_idx, ValidationConfig(), fold=0)
-    tr_g, va_g = validation_split(data, train_idx, ValidationConfig(strategy="group-fraction"), fold=0)
+    _, va_g = validation_split(data, train_idx, ValidationConfig(strategy="group-fraction"), fold=0)
     assert np.array_equal(va, va_g) and not set(data.groups[tr]) & set(data.groups[va])
     # no groups, one group, or an item without a group: the stratified fraction, as before
     no_groups = _data(groups=False)
@@ -80,3 +80,16 @@ def test_auto_holds_out_speakers_when_the_data_has_them_else_a_fraction():
     assert resolved_strategy(gaps, train_idx, ValidationConfig()) == "fraction"
     # the old behaviour stays reachable by name
     assert resolved_strategy(data, train_idx, ValidationConfig(strategy="fraction")) == "fraction"
+
+
+def test_grid_presets_by_name():
+    """Issue 15 point 5: the wider grid is a named preset; the paper's grid stays the default, by name too."""
+    from amber2.training.config import GRID_PRESETS, load_config
+
+    assert load_config(None, []).protocol.grid == GRID_PRESETS["paper"]
+    assert load_config(None, ["protocol.grid=paper"]).protocol.grid == {"lambda_mai": [0.3, 0.5, 0.7],
+                                                                          "kappa": [2.0, 4.0, 8.0]}
+    wide = load_config(None, ["protocol.grid=wide"]).protocol.grid
+    assert min(wide["lambda_mai"]) == 0.1 and max(wide["kappa"]) == 32.0
+    with pytest.raises(ValueError, match="unknown grid preset 'huge'"):
+        load_config(None, ["protocol.grid=huge"])

@@ -18,7 +18,7 @@ from amber2.metrics import METRICS
 from amber2.model.heads import AmbER2Model, ModelConfig, input_stats
 from amber2.training.config import LossConfig, OptimConfig
 from amber2.training.data import LabeledSet
-from amber2.training.objective import class_weights_for, run_loss, selection_units
+from amber2.training.objective import class_prior_for, class_weights_for, run_loss, selection_units
 from amber2.training.results import DivergenceError, HeadResult, RunResult
 from amber2.training.selection import EpochSelector
 from amber2.training.splits import epoch_order
@@ -101,6 +101,7 @@ def train_run(
     X_val = _tensors(data, val_idx)
     y_val = data.Y[val_idx]
     cw = class_weights_for(loss, data.Y[train_idx])
+    prior = class_prior_for(loss, data.Y[train_idx])
 
     units = selection_units(loss, heads, student)
     selector = EpochSelector((len(units),), higher_is_better=metric.higher_is_better, patience=optim.patience)
@@ -114,7 +115,7 @@ def train_run(
         for s in range(0, n, optim.batch_size):
             b = order[s:s + optim.batch_size]
             logits = model({m: x[b] for m, x in X_tr.items()})
-            value = run_loss(logits, y_tr[b], loss, student=student, class_weights=cw)
+            value = run_loss(logits, y_tr[b], loss, student=student, class_weights=cw, prior=prior)
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
