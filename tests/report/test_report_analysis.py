@@ -68,6 +68,15 @@ def test_expert_weights_use_the_kappa_of_each_fold(make_record):
     # the square-root variant when the run trained with js: distance
     rec.config = {"loss": {"options": {"js": "distance"}}}
     assert np.allclose(expert_weight_frame(rec)[["D_audio", "D_text"]].to_numpy(), np.sqrt(D))
+    # loss.options.null_expert: the prior outside the test fold joins the softmax (issue 15 point 5)
+    rec.config = {"loss": {"options": {"null_expert": True}}}
+    tested = [0, 1, 2, 3, 5]
+    prior = {f: truth[[i for i in range(6) if folds[i] != f]].mean(0) for f in (0, 1)}
+    D0 = np.array([jensenshannon(prior[folds[i]], truth[i]) ** 2 for i in tested])
+    Dn = np.concatenate([D, D0[:, None]], axis=1)
+    un = (np.exp(-k * Dn) / np.exp(-k * Dn).sum(1, keepdims=True))[:, :2]
+    got = expert_weight_frame(rec)[["u_audio", "u_text"]].to_numpy()
+    assert np.allclose(got, un) and (got.sum(1) < 1).all()
 
 
 def test_kappa_from_label_when_selection_is_missing(make_record):

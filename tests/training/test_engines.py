@@ -24,6 +24,9 @@ def _runs(result):
     [],                                                        # defaults: shared experts, CB-CE baseline
     ["optim.patience=2", "protocol.baseline=soft_ce"],         # early stopping, soft-CE baseline
     ["loss.options.detach_experts=false", "loss.options.js=distance", "optim.selection_metric=r2"],  # no sharing
+    # issue 15 point 5: the options beyond the paper, with and without a CB-CE baseline beside them
+    ["loss.options.class_balanced=true", "loss.options.null_expert=true"],
+    ["loss.options.class_balanced=true", "protocol.baseline=soft_ce", "loss.options.detach_weights=false"],
 ])
 def test_ensemble_equals_sequential(small_set, extra):
     folds = np.arange(len(small_set)) % 3

@@ -149,7 +149,7 @@ def test_stacked_objective_is_the_sum_of_run_losses():
     torch.testing.assert_close(total, expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="not a per-head baseline"):
         head_loss("amber2", logits["audio"][0, 0], y[0])
-    with pytest.raises(ValueError, match="cbce needs class weights"):
+    with pytest.raises(ValueError, match="cbce and class-balanced AmbER² need class weights"):
         StackedObjective(objectives, plan, "fusion")
 
 

@@ -57,6 +57,44 @@ def test_group_errors_name_the_problem():
         validation_split(_data(n_groups=1), np.arange(50), ValidationConfig(strategy="group"), fold=3)
 
 
+def test_auto_holds_out_speakers_when_the_data_has_them_else_a_fraction():
+    """Issue 15 point 4: the default validation holds out whole speakers whenever they are known."""
+    from amber2.training.splits import resolved_strategy
+
+    assert ValidationConfig().strategy == "auto"
+    data = _data(n_groups=10)
+    train_idx = np.arange(200)
+    assert resolved_strategy(data, train_idx, ValidationConfig()) == "group-fraction"
+    tr, va = validation_split(data, train_idx, ValidationConfig(), fold=0)
+    _, va_g = validation_split(data, train_idx, ValidationConfig(strategy="group-fraction"), fold=0)
+    assert np.array_equal(va, va_g) and not set(data.groups[tr]) & set(data.groups[va])
+    # no groups, one group, or an item without a group: the stratified fraction, as before
+    no_groups = _data(groups=False)
+    assert resolved_strategy(no_groups, train_idx, ValidationConfig()) == "fraction"
+    _, va_auto = validation_split(no_groups, train_idx, ValidationConfig(), fold=0)
+    _, va_frac = validation_split(no_groups, train_idx, ValidationConfig(strategy="fraction"), fold=0)
+    assert np.array_equal(va_auto, va_frac)
+    assert resolved_strategy(_data(n_groups=1), train_idx, ValidationConfig()) == "fraction"
+    gaps = _data(n_groups=10)
+    gaps.groups[3] = "nan"
+    assert resolved_strategy(gaps, train_idx, ValidationConfig()) == "fraction"
+    # the old behaviour stays reachable by name
+    assert resolved_strategy(data, train_idx, ValidationConfig(strategy="fraction")) == "fraction"
+
+
+def test_grid_presets_by_name():
+    """Issue 15 point 5: the wider grid is a named preset; the paper's grid stays the default, by name too."""
+    from amber2.training.config import GRID_PRESETS, load_config
+
+    assert load_config(None, []).protocol.grid == GRID_PRESETS["paper"]
+    assert load_config(None, ["protocol.grid=paper"]).protocol.grid == {"lambda_mai": [0.3, 0.5, 0.7],
+                                                                          "kappa": [2.0, 4.0, 8.0]}
+    wide = load_config(None, ["protocol.grid=wide"]).protocol.grid
+    assert min(wide["lambda_mai"]) == 0.1 and max(wide["kappa"]) == 32.0
+    with pytest.raises(ValueError, match="unknown grid preset 'huge'"):
+        load_config(None, ["protocol.grid=huge"])
+
+
 @pytest.mark.parametrize(("scheme", "val_of"), [("crema-d-emo-superb", [1, 2, 3, 4, 0]),
                                                 ("iemocap-emo-superb", [4, 0, 1, 2, 3])])
 def test_emo_superb_strategy_uses_their_validation_fold(scheme, val_of):

@@ -24,6 +24,9 @@ def register(app: typer.Typer) -> None:
                                        "corpus, embeddings, training run, report) and start again."),
         override: list[str] | None = typer.Option(None, "--set", help="Training override, e.g. optim.lr=1e-3 or "
                                                   "protocol.validation.strategy=fraction."),
+        study: str | None = typer.Option(None, "--study", help="Also run a study into OUT/<study>, its table "
+                                         "added to the report: experts (AmbER²'s options beyond the paper on "
+                                         "the demo corpus and on one whose words carry no emotion)."),
     ) -> None:
         """Generate a simulated corpus, extract features, train the baseline and AmbER², write the report.
 
@@ -36,6 +39,10 @@ def register(app: typer.Typer) -> None:
         from amber2.demo.synth import SimulationConfig, SimulationError
         from amber2.workflow.demo import DemoConfig, run_demo
 
+        studies = ("experts",)
+        if study is not None and study not in studies:
+            raise typer.BadParameter(f"unknown study {study!r}; choose one of {', '.join(studies)}",
+                                     param_hint="--study")
         with user_errors(SimulationError):
             changes: dict = {"seed": seed}
             if speakers is not None:
@@ -45,6 +52,13 @@ def register(app: typer.Typer) -> None:
             sim = dataclasses.replace(SimulationConfig(), **changes)
             res = run_demo(out, DemoConfig(simulation=sim, seeds=list(range(seeds)), folds=folds, max_epochs=epochs,
                                            overrides=list(override or [])), progress=True, overwrite=overwrite)
+            if study == "experts":
+                from amber2.workflow.experts_study import run_experts_study
+
+                done = run_experts_study(out / "experts", DemoConfig(simulation=sim, seeds=list(range(seeds)),
+                                         folds=folds, max_epochs=epochs, overrides=list(override or [])),
+                                         progress=True, overwrite=overwrite, report=res.report, demo_dir=out)
+                typer.echo(f"study:   {done.study}\n{done.table}")
         t = res.timings
         typer.echo("stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + f" (total {sum(t.values()):.0f} s)"
                    + ("; training reused from an identical earlier run" if res.training_reused else ""))

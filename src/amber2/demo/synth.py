@@ -39,7 +39,7 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +309,18 @@ class SimulationConfig:
         """The raters' :class:`~amber2.demo.raters.EvidenceModel` under this config."""
         return EvidenceModel(self.voice_gain, self.voice_threshold, self.text_gain, self.text_threshold,
                              self.voice_noise, self.text_noise)
+
+    def with_neutral_words(self) -> SimulationConfig:
+        """The same corpus settings with words that carry no emotion for any item.
+
+        Every emotional item becomes ``text_uninformative`` (a neutral sentence, an emotional voice):
+        ``text_uninformative_share = 1 - class_priors[neutral]``, no ``conflict`` or
+        ``voice_uninformative`` items, so every ``none`` item is neutral and the class priors are kept.
+        Like a corpus read from one fixed set of neutral sentences (CREMA-D), only the voice can tell
+        the classes apart; the text expert is no better than the class prior.
+        """
+        return replace(self, conflict_share=0.0, voice_uninformative_share=0.0,
+                       text_uninformative_share=1.0 - self.class_priors[0])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (tuples become lists)."""

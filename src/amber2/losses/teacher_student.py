@@ -48,7 +48,9 @@ _JS_KINDS = ("divergence", "distance")
 
 
 class AmbER2Options(BaseModel):
-    r"""The four decisions the paper leaves open, each an ablation switch (defaults: docs/method.md).
+    r"""The four decisions the paper leaves open, and two options beyond the paper (off by default).
+
+    Each is an ablation switch (defaults: docs/method.md); with the defaults the loss is the paper's.
 
     The one definition of these settings: the training configuration's ``loss.options`` section is
     this class (validated by pydantic: unknown keys and non-bool switches are refused).
@@ -68,6 +70,25 @@ class AmbER2Options(BaseModel):
         js: Decision 4, which JS every loss term uses: ``"divergence"`` (default; the paper says
             "Jensen-Shannon divergence", smooth at 0) or ``"distance"`` (its square root, the metric
             "JS"; gradient set to 0 where the two distributions coincide).
+        class_balanced: Beyond the paper, off by default: class-balanced RAI and MAI terms. Every
+            per-sample term (the student's
+            :math:`JS(y_i \| s_i)`, its alignment :math:`\sum_m u_{im} JS(s_i \| p_{im})` and the experts'
+            fidelity terms) is multiplied by the **expected** class weight under the target,
+            :math:`\omega_i = \sum_k w_k y_{ik}`, with :math:`w` the effective-number weights of the
+            CB-CE baseline (:func:`amber2.losses.class_balanced_weights`, from the fold's training
+            labels, summing to ``K``), so that :math:`L = \frac1B \sum_i \omega_i \ell_i`
+            (the same per-sample weighting as CB-CE's :math:`\omega_i`).
+        null_expert: Beyond the paper, off by default: a null expert in the softmax of Eq. 5, an
+            extra entry with distance :math:`D_{0,i} = JS(\pi \| y_i)`, :math:`\pi` the class prior
+            (the training split's mean target), and no alignment term of its own:
+
+            .. math::
+                u_{im} = \frac{e^{-\kappa D_{im}}}{e^{-\kappa D_{0,i}} + \sum_{m'} e^{-\kappa D_{im'}}},
+                \qquad L_{MAI,i} = \sum_{m \ne m^*} u_{im} JS(s_i \| p_{im})
+
+            so an expert no closer to the raters than the prior gets at most about the prior's weight,
+            and the MAI term shrinks toward 0 when no expert is informative (the experts' ``u`` then
+            sum to :math:`1 - u_{0}` < 1).
 
     With the defaults (``detach_experts`` and ``detach_weights`` on) an expert's gradient comes only from
     its fidelity term and does not depend on ``lambda_mai`` or ``kappa``: a trainer that shares one expert
@@ -80,6 +101,8 @@ class AmbER2Options(BaseModel):
     detach_experts: StrictBool = True
     detach_weights: StrictBool = True
     js: JSKind = "divergence"
+    class_balanced: StrictBool = False
+    null_expert: StrictBool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict (round-trips through :meth:`from_dict`)."""
@@ -235,6 +258,30 @@ def modality_alignment(s: Tensor, experts: Sequence[Tensor], u: Tensor, *, js: J
     return (u * stacked).sum(dim=-1)
 
 
+def _class_balance(y: Tensor, class_weights: Tensor | None, like: Tensor) -> Tensor:
+    r"""Per-sample expected class weight :math:`\omega_i = \sum_k w_k y_{ik}`, shape ``(..., B)``."""
+    if class_weights is None:
+        raise ValueError("options.class_balanced needs class_weights (the CB-CE weights of the fold's "
+                         "training labels, amber2.losses.class_balanced_weights)")
+    w = torch.as_tensor(class_weights, dtype=like.dtype, device=like.device)
+    if w.ndim == 0 or w.shape[-1] != y.shape[-1]:
+        raise ValueError(f"class_weights must have {y.shape[-1]} classes on its last axis; got {tuple(w.shape)}")
+    return (w * y.to(like.dtype)).sum(dim=-1)
+
+
+def _prior(prior: Tensor | None, like: Tensor) -> Tensor:
+    if prior is None:
+        raise ValueError("options.null_expert needs the class prior (the training split's mean target)")
+    p = torch.as_tensor(prior, dtype=like.dtype, device=like.device)
+    if p.ndim == 0 or p.shape[-1] != like.shape[-1]:
+        raise ValueError(f"prior must have {like.shape[-1]} classes on its last axis; got {tuple(p.shape)}")
+    return p
+
+
+def _times(term: Tensor, omega: Tensor | None) -> Tensor:
+    return term if omega is None else term * omega
+
+
 def _check_heads(probs: Mapping[str, Tensor], y: Tensor, student: str) -> torch.Size:
     if not isinstance(probs, Mapping) or not probs:
         raise ValueError("probs must be a non-empty mapping {head name: probabilities (..., B, C)}")
@@ -273,6 +320,8 @@ def amber2_loss(
     kappa: float | Tensor = 4.0,
     options: AmbER2Options = AmbER2Options(),
     sample_weight: Tensor | None = None,
+    class_weights: Tensor | None = None,
+    prior: Tensor | None = None,
 ) -> AmbER2LossTerms:
     r"""The AmbER² loss (Eq. 3-6) with the options of :class:`AmbER2Options`.
 
@@ -314,6 +363,10 @@ def amber2_loss(
         kappa: Sharpness :math:`\kappa` of Eq. 5 (paper grid: 2, 4, 8).
         options: :class:`AmbER2Options` (default: every default).
         sample_weight: Per-sample weights (see shape rules).
+        class_weights: Effective-number class weights :math:`w`, ``(C,)`` or ``(..., 1, C)`` (one per
+            run); needed with ``options.class_balanced`` (ignored otherwise).
+        prior: The class prior :math:`\pi` (the training split's mean target), ``(C,)`` or
+            ``(..., 1, C)``; needed with ``options.null_expert`` (ignored otherwise).
 
     Returns:
         :class:`AmbER2LossTerms`.
@@ -341,14 +394,21 @@ def amber2_loss(
     experts = tuple(name for name in probs if name != student)
     expert_probs = [probs[m] for m in experts]
 
-    rai_i = rater_fidelity(y, s, js=opts.js)
-    expert_rai_i = {m: rater_fidelity(y, p, js=opts.js) for m, p in zip(experts, expert_probs, strict=True)}
+    omega = _class_balance(y, class_weights, s) if opts.class_balanced else None
+    rai_i = _times(rater_fidelity(y, s, js=opts.js), omega)
+    expert_rai_i = {m: _times(rater_fidelity(y, p, js=opts.js), omega)
+                    for m, p in zip(experts, expert_probs, strict=True)}
     if experts:
         D = expert_distances(expert_probs, y, js=opts.js)
         D = torch.broadcast_to(D, (*per_sample, len(experts)))
-        u = expert_weights(D.detach() if opts.detach_weights else D, kappa)
+        if opts.null_expert:
+            D0 = torch.broadcast_to(_js_fn(opts.js)(_prior(prior, s), y), per_sample).unsqueeze(-1)
+            D_all = torch.cat([D, D0], dim=-1)
+            u = expert_weights(D_all.detach() if opts.detach_weights else D_all, kappa)[..., :-1]
+        else:
+            u = expert_weights(D.detach() if opts.detach_weights else D, kappa)
         teachers = [p.detach() for p in expert_probs] if opts.detach_experts else expert_probs
-        mai_i = modality_alignment(s, teachers, u, js=opts.js)
+        mai_i = _times(modality_alignment(s, teachers, u, js=opts.js), omega)
     else:
         as_hyperparameter(kappa, "kappa", per_sample, s)  # validate even when unused
         D = s.new_zeros((*per_sample, 0))

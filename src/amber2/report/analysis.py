@@ -282,6 +282,19 @@ def _js_kind(record: RunRecord) -> str:
     return str(((record.config.get("loss") or {}).get("options") or {}).get("js", "divergence"))
 
 
+def _prior_distance(record: RunRecord, tested_folds: np.ndarray, tested_truth: np.ndarray) -> np.ndarray:
+    """``JS(prior || y)`` per tested item, the prior being the mean target outside the item's test fold."""
+    all_truth = _truth(record)
+    all_folds = np.asarray(record.predictions["folds"]).astype(int)
+    out = np.empty(len(tested_truth))
+    for f in np.unique(tested_folds):
+        outside = (all_folds != f) & np.isfinite(all_truth).all(axis=1)
+        prior = all_truth[outside].mean(axis=0)
+        sel = tested_folds == f
+        out[sel] = js_divergence_per_item(np.broadcast_to(prior, tested_truth[sel].shape), tested_truth[sel])
+    return out
+
+
 def expert_weight_frame(record: RunRecord, *, n_bins: int = 4, base: float = 2.0) -> pd.DataFrame:
     r"""The expert weights :math:`u_m` of AmbER²'s loss (Eq. 5) on every tested item and seed.
 
@@ -291,7 +304,10 @@ def expert_weight_frame(record: RunRecord, *, n_bins: int = 4, base: float = 2.0
     :math:`y` the raters' distribution, the natural-log JS divergence (its square root when the run's
     loss used ``js: distance``) and :math:`\kappa` of the grid point chosen for the item's fold. These
     are the weights the training loss would give the experts on these items: they need :math:`y`,
-    so they show which expert the loss trusted, not a quantity available at inference time.
+    so they show which expert the loss trusted, not a quantity available at inference time. When the
+    run used ``loss.options.null_expert``, the class prior :math:`\pi` (the mean target of the items
+    outside the test fold, training and validation together) joins the softmax with distance
+    :math:`JS(\pi \| y)` and the experts' weights sum to less than 1.
 
     Args:
         record: The run.
@@ -324,6 +340,7 @@ def expert_weight_frame(record: RunRecord, *, n_bins: int = 4, base: float = 2.0
     bins = assign_bins(ent, equal_count_edges(ent, n_bins))
     meta = {k: v[mask] for k, v in _meta(record).items()}
     distance = _js_kind(record) == "distance"
+    null_expert = bool(((record.config.get("loss") or {}).get("options") or {}).get("null_expert", False))
     seeds = sorted(set.intersection(*(set(_seeds_of(record, s)) for s in systems)))
     frames = []
     for seed in seeds:
@@ -337,6 +354,8 @@ def expert_weight_frame(record: RunRecord, *, n_bins: int = 4, base: float = 2.0
             objective[folds == f] = obj
             kappa[folds == f] = kappa_of(record, obj)
         D = np.stack([js_divergence_per_item(_pred(record, s, seed)[mask], truth) for s in systems], axis=1)
+        if null_expert:  # the class prior's column (options.null_expert), dropped after the softmax
+            D = np.concatenate([D, _prior_distance(record, folds, truth)[:, None]], axis=1)
         if distance:
             D = np.sqrt(D)
         z = -kappa[:, None] * D

@@ -9,6 +9,7 @@ five folds x five seeds, and the CB-CE baseline trained on the same architecture
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from amber2.metrics import METRICS
 from amber2.model.heads import ModelSettings
 
 __all__ = [
+    "GRID_PRESETS",
     "ConfigError",
     "DataConfig",
     "LossConfig",
@@ -45,6 +47,13 @@ MAX_BATCH = 1_000_000
 MAX_EPOCHS = 100_000
 MAX_SEEDS = 1_000
 MAX_GRID_VALUES = 100
+#: Named grids for ``protocol.grid`` (e.g. ``protocol.grid=wide``): ``paper`` is the paper's 3 x 3 and
+#: the default; ``wide`` (beyond the paper) reaches a weaker alignment and sharper expert weights, for
+#: corpora where validation picks the paper grid's corner (lambda_MAI 0.3, kappa 8).
+GRID_PRESETS: dict[str, dict[str, list[float]]] = {
+    "paper": {"lambda_mai": [0.3, 0.5, 0.7], "kappa": [2.0, 4.0, 8.0]},
+    "wide": {"lambda_mai": [0.1, 0.3, 0.5, 0.7], "kappa": [2.0, 4.0, 8.0, 16.0, 32.0]},
+}
 MAX_SEED = 2**32 - 1
 
 
@@ -128,12 +137,17 @@ class ValidationConfig(_Strict):
     """How the validation split is taken from the training part of each fold.
 
     Attributes:
-        strategy: ``fraction`` (a class-stratified random share of the training items),
-            ``group`` (whole groups, e.g. speakers or sessions, held out: ``round(fraction x groups)``,
-            at least one), ``group-fraction`` (whole groups until ``fraction`` of the items) or
-            ``emo-superb`` (EMO-SUPERB's own validation set of each test fold: the test items of
-            another fold, :func:`amber2.corpora.folds.emo_superb_validation_ids`; the fold file must
-            be numbered by the EMO-SUPERB ``scheme``, and ``fraction`` and ``seed`` are unused).
+        strategy: ``auto`` (default: ``group-fraction`` whenever every item has a group (speaker or
+            session) and a fold's training part has at least two groups, else ``fraction``; the
+            choice is beyond the paper, which does not say how it validates: with speaker-disjoint
+            test folds, choosing the epoch and (lambda, kappa) on the training speakers' own
+            utterances is optimistic), ``fraction`` (a class-stratified random share of the training
+            items: the behaviour before ``auto``), ``group`` (whole groups, e.g. speakers or
+            sessions, held out: ``round(fraction x groups)``, at least one), ``group-fraction``
+            (whole groups until ``fraction`` of the items) or ``emo-superb`` (EMO-SUPERB's own
+            validation set of each test fold: the test items of another fold,
+            :func:`amber2.corpora.folds.emo_superb_validation_ids`; the fold file must be numbered by
+            the EMO-SUPERB ``scheme``, and ``fraction`` and ``seed`` are unused).
         fraction: Share of training items (``fraction``, ``group-fraction``) or of training groups
             (``group``).
         seed: Seed of the split (the same split for every seed and grid point of a fold, so grid
@@ -142,7 +156,7 @@ class ValidationConfig(_Strict):
             ``iemocap-emo-superb``); required by, and only used with, ``strategy: emo-superb``.
     """
 
-    strategy: Literal["fraction", "group", "group-fraction", "emo-superb"] = "fraction"
+    strategy: Literal["auto", "fraction", "group", "group-fraction", "emo-superb"] = "auto"
     fraction: float = 0.1
     seed: int = Field(0, ge=0, le=MAX_SEED)
     scheme: Literal["crema-d-emo-superb", "iemocap-emo-superb"] | None = None
@@ -170,7 +184,8 @@ class ProtocolConfig(_Strict):
     Attributes:
         seeds: Random seeds (paper: five).
         folds: Which test folds to run (None: all folds present in the fold assignment).
-        grid: The lambda_MAI x kappa grid searched on validation within each fold.
+        grid: The lambda_MAI x kappa grid searched on validation within each fold, or the name of
+            one of :data:`GRID_PRESETS` (``paper``: the default; ``wide``: beyond the paper).
         grid_selection: ``fold`` (one grid point per fold, by the mean validation score over
             seeds) or ``fold_seed`` (one per fold and seed).
         baseline: The baseline objective (``cbce`` as in the paper, ``soft_ce``, or ``none``).
@@ -186,15 +201,23 @@ class ProtocolConfig(_Strict):
 
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1, max_length=MAX_SEEDS)
     folds: list[int] | None = Field(None, min_length=1, max_length=MAX_SEEDS)
-    grid: dict[str, list[float]] = Field(
-        default_factory=lambda: {"lambda_mai": [0.3, 0.5, 0.7], "kappa": [2.0, 4.0, 8.0]}
-    )
+    grid: dict[str, list[float]] = Field(default_factory=lambda: copy.deepcopy(GRID_PRESETS["paper"]))
     grid_selection: Literal["fold", "fold_seed"] = "fold"
     baseline: Literal["cbce", "soft_ce", "none"] = "cbce"
     engine: Literal["ensemble", "sequential"] = "ensemble"
     max_groups_per_chunk: int | None = Field(None, ge=1)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     spread: Literal["runs", "seeds"] = "runs"
+
+    @field_validator("grid", mode="before")
+    @classmethod
+    def _grid_preset(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v not in GRID_PRESETS:
+                raise ValueError(f"unknown grid preset {v!r}; known: {sorted(GRID_PRESETS)} (or a mapping "
+                                 "{lambda_mai: [...], kappa: [...]})")
+            return copy.deepcopy(GRID_PRESETS[v])
+        return v
 
     @field_validator("grid")
     @classmethod

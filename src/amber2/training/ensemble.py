@@ -35,7 +35,13 @@ from amber2.model.stacked import BranchLayout, StackedHeads
 from amber2.training.config import LossConfig, OptimConfig
 from amber2.training.data import LabeledSet
 from amber2.training.device import autocast, matmul_precision, resolve_device, resolve_precision
-from amber2.training.objective import StackedObjective, class_weights_for, selection_units
+from amber2.training.objective import (
+    StackedObjective,
+    class_prior_for,
+    class_weights_for,
+    selection_units,
+    uses_class_weights,
+)
 from amber2.training.optim import StackedAdamW, StepMask
 from amber2.training.results import DivergenceError, HeadResult, RunResult
 from amber2.training.selection import EpochSelector
@@ -386,7 +392,8 @@ def train_ensemble(
     opt = StackedAdamW(model, lr=optim.lr, weight_decay=optim.weight_decay)
     metric = METRICS[optim.selection_metric]
     inputs = _Inputs.of(data, grid.groups, model_config.standardize, dev)
-    objective = StackedObjective(grid.objectives, grid.plan, grid.student, _class_weights(data, grid), device=dev)
+    objective = StackedObjective(grid.objectives, grid.plan, grid.student, _class_weights(data, grid),
+                                 _class_prior(data, grid), device=dev)
     val = _Validation.of(data, grid.groups, metric, dev)
     progress = _Progress(grid, EpochSelector((grid.n_groups, len(grid.units)),
                                              higher_is_better=metric.higher_is_better, patience=optim.patience))
@@ -439,13 +446,21 @@ def _initial_model(grid: RunGrid, model_config: ModelConfig) -> StackedHeads:
 
 
 def _class_weights(data: LabeledSet, grid: RunGrid) -> torch.Tensor | None:
-    """CB-CE class weights ``(G, C)`` from each group's training labels (None without a CB-CE objective)."""
-    cbce = [loss for loss in grid.objectives if loss.kind == "cbce"]
-    if not cbce:
+    """Class weights ``(G, C)`` from each group's training labels (None when no objective uses them)."""
+    users = [loss for loss in grid.objectives if uses_class_weights(loss)]
+    if not users:
         return None
-    if len({loss.cb_beta for loss in cbce}) > 1:
+    if len({loss.cb_beta for loss in users}) > 1:
         raise ValueError("one ensemble supports one cb_beta")
-    return torch.stack([class_weights_for(cbce[0], data.Y[sp.train]) for sp, _ in grid.groups])
+    return torch.stack([class_weights_for(users[0], data.Y[sp.train]) for sp, _ in grid.groups])
+
+
+def _class_prior(data: LabeledSet, grid: RunGrid) -> torch.Tensor | None:
+    """Class priors ``(G, C)`` of each group's training labels (None when no objective uses them)."""
+    users = [loss for loss in grid.objectives if loss.kind == "amber2" and loss.options.null_expert]
+    if not users:
+        return None
+    return torch.stack([class_prior_for(users[0], data.Y[sp.train]) for sp, _ in grid.groups])
 
 
 class _GroupNorm:

@@ -18,14 +18,33 @@ import torch
 from amber2.losses import AmbER2Options, amber2_loss, cb_ce_loss, class_balanced_weights, soft_cross_entropy
 from amber2.training.config import LossConfig
 
-__all__ = ["StackedObjective", "class_weights_for", "head_loss", "run_loss", "selection_units"]
+__all__ = ["StackedObjective", "class_prior_for", "class_weights_for", "head_loss", "run_loss", "selection_units",
+           "uses_class_weights"]
+
+
+def uses_class_weights(loss: LossConfig) -> bool:
+    """Whether the objective needs class weights: ``cbce``, and AmbER² with ``options.class_balanced``."""
+    return loss.kind == "cbce" or (loss.kind == "amber2" and loss.options.class_balanced)
 
 
 def class_weights_for(loss: LossConfig, y_train: np.ndarray) -> torch.Tensor | None:
-    """CB-CE class weights ``(C,)`` from a fold's training labels (``cbce`` only, else None)."""
-    if loss.kind != "cbce":
+    """Class weights ``(C,)`` from a fold's training labels (None when the objective uses none).
+
+    ``cbce`` and AmbER² with ``options.class_balanced`` use the same effective-number weights.
+    """
+    if not uses_class_weights(loss):
         return None
     return torch.as_tensor(class_balanced_weights(y_train, beta=loss.cb_beta), dtype=torch.float32)
+
+
+def class_prior_for(loss: LossConfig, y_train: np.ndarray) -> torch.Tensor | None:
+    r"""The class prior :math:`\pi = \frac1N \sum_i y_i` ``(C,)`` of a fold's training labels.
+
+    Used by AmbER² with ``options.null_expert``; None for any other objective.
+    """
+    if not (loss.kind == "amber2" and loss.options.null_expert):
+        return None
+    return torch.as_tensor(np.asarray(y_train, dtype=np.float64).mean(axis=0), dtype=torch.float32)
 
 
 def head_loss(
@@ -61,6 +80,7 @@ def run_loss(
     student: str,
     class_weights: torch.Tensor | None = None,
     sample_weight: torch.Tensor | None = None,
+    prior: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""The objective of one run on one mini-batch.
 
@@ -73,8 +93,9 @@ def run_loss(
         y: Target distributions ``(..., B, C)``.
         loss: The objective.
         student: The student head (``amber2`` only).
-        class_weights: CB-CE class weights ``(..., C)`` (``cbce`` only).
+        class_weights: Class weights ``(..., C)`` (``cbce``; ``amber2`` with ``class_balanced``).
         sample_weight: ``(..., B)`` weights (0 for padding).
+        prior: The training split's class prior ``(..., C)`` (``amber2`` with ``null_expert``).
 
     Returns:
         The loss, reduced over B (leading dims kept).
@@ -84,6 +105,7 @@ def run_loss(
         terms = amber2_loss(
             probs, y, student=student, lambda_rai=loss.lambda_rai, lambda_mai=loss.lambda_mai,
             kappa=loss.kappa, options=loss.options, sample_weight=sample_weight,
+            class_weights=class_weights, prior=prior,
         )
         return terms.total
     return sum(head_loss(loss.kind, v, y, class_weights=class_weights, sample_weight=sample_weight)
@@ -103,7 +125,9 @@ class StackedObjective:
         objectives: The objectives (the same list in every group).
         plan: ``{head: [branch of objective 0, 1, ...]}`` (see ``ensemble.branch_plan``).
         student: The student head of AmbER².
-        class_weights: ``(G, C)`` CB-CE weights per group (needed when a ``cbce`` objective exists).
+        class_weights: ``(G, C)`` class weights per group (needed by ``cbce`` and by AmbER² with
+            ``options.class_balanced``).
+        prior: ``(G, C)`` class prior per group (needed by AmbER² with ``options.null_expert``).
         device: Where the logits will be (every tensor a step reads is put there once).
     """
 
@@ -113,6 +137,7 @@ class StackedObjective:
         plan: Mapping[str, Sequence[int]],
         student: str,
         class_weights: torch.Tensor | None = None,
+        prior: torch.Tensor | None = None,
         device: torch.device | str = "cpu",
     ):
         self.objectives = list(objectives)
@@ -121,8 +146,10 @@ class StackedObjective:
         self.plan = {h: torch.tensor(list(v), device=device) for h, v in plan.items()}
         self._host_plan = {h: [int(k) for k in v] for h, v in plan.items()}
         self.class_weights = None if class_weights is None else class_weights.unsqueeze(1).to(device)  # (G, 1, C)
-        if class_weights is None and any(o.kind == "cbce" for o in self.objectives):
-            raise ValueError("cbce needs class weights (from the fold's training labels)")
+        if class_weights is None and any(uses_class_weights(o) for o in self.objectives):
+            raise ValueError("cbce and class-balanced AmbER² need class weights (from the fold's training labels)")
+        # (G, 1, 1, C) against y (G, 1, B, C)
+        self.prior = None if prior is None else prior[:, None, None, :].to(device)
         sets: dict[tuple, list[int]] = {}
         for o, loss in enumerate(self.objectives):
             if loss.kind == "amber2":
@@ -153,6 +180,7 @@ class StackedObjective:
         terms = amber2_loss(
             probs, y4, student=self.student, lambda_rai=part.lambda_rai, lambda_mai=part.lambda_mai.view(1, -1, 1),
             kappa=part.kappa.view(1, -1, 1), options=part.options, sample_weight=sw3,
+            class_weights=None if self.class_weights is None else self.class_weights.unsqueeze(1), prior=self.prior,
         )
         total = (part.lambda_rai * terms.rai + part.lambda_mai * terms.mai).sum()
         if part.options.expert_fidelity:

@@ -20,7 +20,7 @@ from amber2.model.heads import AmbER2Model, ModelConfig, input_stats
 from amber2.training.config import LossConfig, OptimConfig
 from amber2.training.data import LabeledSet
 from amber2.training.device import autocast, matmul_precision, resolve_device, resolve_precision
-from amber2.training.objective import class_weights_for, run_loss, selection_units
+from amber2.training.objective import class_prior_for, class_weights_for, run_loss, selection_units
 from amber2.training.results import DivergenceError, HeadResult, RunResult
 from amber2.training.selection import EpochSelector
 from amber2.training.splits import epoch_order
@@ -67,7 +67,7 @@ def predict_probs(model: AmbER2Model, xs: Mapping[str, torch.Tensor], batch: int
 
 def _train_epoch(model: AmbER2Model, opt: torch.optim.Optimizer, X_tr: Mapping[str, torch.Tensor],
                  y_tr: torch.Tensor, order: torch.Tensor, loss: LossConfig, class_weights: torch.Tensor | None,
-                 batch_size: int, precision: str) -> None:
+                 prior: torch.Tensor | None, batch_size: int, precision: str) -> None:
     """One epoch of AdamW steps over ``order`` (on the device): no read back to the host (the hot loop).
 
     The forward pass runs under the precision's autocast, the loss on float32 logits; the losses'
@@ -81,7 +81,7 @@ def _train_epoch(model: AmbER2Model, opt: torch.optim.Optimizer, X_tr: Mapping[s
             with autocast(precision, device):
                 logits = model({m: x[b] for m, x in X_tr.items()})
             value = run_loss({h: v.float() for h, v in logits.items()}, y_tr[b], loss, student=model.config.student,
-                             class_weights=class_weights)
+                             class_weights=class_weights, prior=prior)
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
@@ -137,6 +137,8 @@ def train_run(
     y_val = data.Y[val_idx]
     cw = class_weights_for(loss, data.Y[train_idx])
     cw = None if cw is None else cw.to(dev)
+    prior = class_prior_for(loss, data.Y[train_idx])
+    prior = None if prior is None else prior.to(dev)
 
     units = selection_units(loss, heads, student)
     selector = EpochSelector((len(units),), higher_is_better=metric.higher_is_better, patience=optim.patience)
@@ -148,7 +150,7 @@ def train_run(
         model.train()
         for epoch in range(1, optim.max_epochs + 1):
             order = torch.from_numpy(epoch_order(n, seed=seed, fold=fold, epoch=epoch)).to(dev)
-            _train_epoch(model, opt, X_tr, y_tr, order, loss, cw, optim.batch_size, precision)
+            _train_epoch(model, opt, X_tr, y_tr, order, loss, cw, prior, optim.batch_size, precision)
             epochs_trained = epoch
             probs = predict_probs(model, X_val, precision=precision)
             for h in heads:

@@ -15,7 +15,10 @@ import pandas as pd
 from amber2.training.config import ValidationConfig
 from amber2.training.data import DataError, LabeledSet
 
-__all__ = ["derive_seed", "epoch_order", "validation_split"]
+__all__ = ["derive_seed", "epoch_order", "resolved_strategy", "validation_split"]
+
+#: How a missing group reads once ``LabeledSet`` has made the groups strings.
+_MISSING_GROUP = frozenset({"", "nan", "None", "<NA>"})
 
 
 def derive_seed(*parts: object) -> int:
@@ -30,6 +33,22 @@ def epoch_order(n: int, *, seed: int, fold: int, epoch: int) -> np.ndarray:
     return rng.permutation(n)
 
 
+def resolved_strategy(data: LabeledSet, train_idx: np.ndarray, config: ValidationConfig) -> str:
+    """The strategy a fold's validation split uses: ``auto`` resolved, any other strategy as given.
+
+    ``auto`` holds out whole speakers (``group-fraction``) whenever the data knows every item's group
+    and the fold's training part has at least two groups; otherwise it falls back to ``fraction``.
+    """
+    if config.strategy != "auto":
+        return config.strategy
+    if data.groups is None:
+        return "fraction"
+    present = {str(g) for g in np.asarray(data.groups)[np.asarray(train_idx)]}
+    if present & _MISSING_GROUP:  # an item without a group: whole-group splits would be ill-defined
+        return "fraction"
+    return "group-fraction" if len(present) >= 2 else "fraction"
+
+
 def validation_split(
     data: LabeledSet, train_idx: np.ndarray, config: ValidationConfig, *, fold: int,
     folds: np.ndarray | None = None,
@@ -40,6 +59,8 @@ def validation_split(
     :func:`amber2.corpora.folds.validation_ids` with the fold's training ids and a seed derived from
     ``(config.seed, fold)``. Strategies:
 
+    * ``auto``: ``group-fraction`` when the data has groups and the fold's training part has at least
+      two of them, else ``fraction`` (:func:`resolved_strategy`);
     * ``fraction``: a class-stratified share (by the argmax of y) of the items, at least one per class
       that has >= 2 items;
     * ``group``: whole groups (speakers, sessions) drawn at random, ``round(fraction x groups)`` of
@@ -66,8 +87,9 @@ def validation_split(
     train_idx = np.asarray(train_idx)
     ids = [data.ids[i] for i in train_idx]
     seed = derive_seed("validation", config.seed, fold)
+    strategy = resolved_strategy(data, train_idx, config)
     try:
-        if config.strategy == "emo-superb":
+        if strategy == "emo-superb":
             if folds is None or fold < 0:
                 raise DataError("validation strategy 'emo-superb' takes the validation set from the fold file: it "
                                 "needs a test fold and the fold assignment (use fraction or group for a final "
@@ -77,7 +99,7 @@ def validation_split(
             if not val:
                 raise DataError(f"fold {fold}: no training item is in EMO-SUPERB's validation fold "
                                 f"{config.scheme} of it; was the fold file prepared with --folds {config.scheme}?")
-        elif config.strategy in ("group", "group-fraction"):
+        elif strategy in ("group", "group-fraction"):
             if data.groups is None:
                 raise DataError(f"validation strategy {config.strategy!r} needs groups (speaker or session) "
                                 "for every item")
@@ -86,7 +108,7 @@ def validation_split(
             if n_groups < 2:
                 raise DataError(f"fold {fold}: only {n_groups} training group(s); cannot hold one out for "
                                 "validation")
-            val = validation_ids(groups, ids, method=config.strategy, fraction=config.fraction, seed=seed,
+            val = validation_ids(groups, ids, method=strategy, fraction=config.fraction, seed=seed,
                                  n_groups=max(1, round(config.fraction * n_groups)))
         else:
             val = validation_ids(None, ids, method="fraction", fraction=config.fraction, seed=seed,

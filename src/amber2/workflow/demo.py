@@ -38,11 +38,11 @@ from typing import Any
 from amber2.metrics import REPORTED_METRICS
 from amber2.report import write_report
 from amber2.report.tables import SPREAD_TEXT
-from amber2.utils.io import atomic_write_json, read_json
+from amber2.utils.io import atomic_write_json, atomic_write_text, read_json
 from amber2.workflow.prepare import prepare_corpus
 from amber2.workflow.run import resolved_config, train_from_config
 
-__all__ = ["DEMO_CLASSES", "DemoConfig", "DemoError", "DemoResult", "demo_policy", "run_demo"]
+__all__ = ["DEMO_CLASSES", "DemoConfig", "DemoError", "DemoResult", "append_study_sections", "demo_policy", "run_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ _DERIVED_DIRS: dict[str, tuple[str, ...]] = {
     "run": ("config.yaml", "data.json", "results.json"),
 }
 _DERIVED_FILES: tuple[str, ...] = ("results.json", "report.md", "report.json")
+#: Where the studies' sections begin in report.md (everything after it is rewritten by each call).
+_STUDIES_MARK = "<!-- amber2 demo studies: sections below are written from DIR/<study>/section.md -->"
 _TRASH = re.compile(r"^\.(prepared|embeddings|run|figures)\.removing-[0-9a-f]{12}$")
 #: Files of a complete training run (the last ones written by write_run and the final model).
 _RUN_COMPLETE: tuple[str, ...] = ("config.yaml", "data.json", "results.json", "scores.csv", "predictions.npz",
@@ -234,6 +236,7 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", config: DemoConfig | Non
         corpus_note=f"{_corpus_note(sim, prep)} Pipeline stages on this machine: {stages}"
                     f"{' (training reused from an earlier identical run)' if reused else ''}.",
     )
+    append_study_sections(Path(report), out)
     timings["report"] = time.perf_counter() - t
 
     payload = {**results, "_meta": {
@@ -246,6 +249,23 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", config: DemoConfig | Non
     }}
     results_path = atomic_write_json(out / "results.json", payload)
     return DemoResult(out, Path(report), results_path, summary, timings, training_reused=reused)
+
+
+def append_study_sections(report: Path, out: Path) -> Path:
+    """Append each study's section (``out/<study>/section.md``, e.g. ``--study experts``) to the report.
+
+    Studies run in subfolders of the demo folder; their sections replace any written by an earlier call,
+    so the report shows the studies present now, in name order.
+
+    Returns:
+        The report's path.
+    """
+    text = report.read_text(encoding="utf-8").split("\n" + _STUDIES_MARK, 1)[0].rstrip("\n") + "\n"
+    sections = [p.read_text(encoding="utf-8").strip() for p in sorted(out.glob("*/section.md")) if p.is_file()]
+    if sections:
+        text += "\n" + _STUDIES_MARK + "\n\n" + "\n\n".join(sections) + "\n"
+    atomic_write_text(report, text)
+    return report
 
 
 def _system_results(summary: dict[str, Any], run_dir: Path) -> dict[str, dict[str, dict[str, float]]]:
