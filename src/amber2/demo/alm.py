@@ -219,7 +219,7 @@ def item_signals(source: Any) -> ItemSignals:
                            np.array([it.text_strength for it in source.items]), np.asarray(source.p_true),
                            tuple(it.conflict for it in source.items), tuple(it.transcript for it in source.items),
                            source.config.evidence_model())
-    root = Path(getattr(source, "root", source))
+    root = Path(source if isinstance(source, (str, os.PathLike)) else getattr(source, "root", source))
     items, info = root / "items.csv", root / "simulation.json"
     if not items.is_file() or not info.is_file():
         raise FileNotFoundError(f"{root} holds no simulated corpus (items.csv and simulation.json); "
