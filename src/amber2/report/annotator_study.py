@@ -149,7 +149,7 @@ def _series(payload: dict[str, Any], get: Any) -> dict[str, Any]:
     return res
 
 
-def _panel(payload: dict[str, Any], get: Any, path: Path, ylabel: str) -> Path:
+def _panel(payload: dict[str, Any], get: Any, path: Path, ylabel: str, *, sharey: bool = True) -> Path:
     from matplotlib.figure import Figure
 
     ns = payload["config"]["n_values"]
@@ -158,16 +158,16 @@ def _panel(payload: dict[str, Any], get: Any, path: Path, ylabel: str) -> Path:
     colors = {"synthetic": "#c44e52", "combined": "#4c72b0", "human": "#333333"}
     with _style():
         fig = Figure(figsize=(11, 3.6), layout="constrained")
-        axes = fig.subplots(1, 3, sharey=True)
+        axes = fig.subplots(1, 3, sharey=sharey)
         for k, (ax, ter) in enumerate(zip(axes, TERTILES)):
             for source, s in series.items():
                 for v in ("synthetic", "combined"):
                     ys = [y if y is not None else float("nan") for y in s[v][k]]
                     ax.plot(ns, ys, styles.get(source, "-"), marker="o", ms=3.5, color=colors[v],
                             label=f"{v} ({source})")
-                if s["human"][k] is not None:
-                    ax.axhline(s["human"][k], color=colors["human"], lw=1, ls=styles.get(source, "-"),
-                               label=f"human ({source})" if len(series) > 1 else "human")
+            human = next((s["human"][k] for s in series.values() if s["human"][k] is not None), None)
+            if human is not None:  # the same human targets for every source
+                ax.axhline(human, color=colors["human"], lw=1.2, label="human votes only")
             ax.set_title(f"{ter} ambiguity (p_true tertile)")
             ax.set_xlabel("synthetic votes per item (N)")
             ax.set_xticks(ns)
@@ -188,4 +188,4 @@ def _plot_models(payload: dict[str, Any], path: Path) -> Path:
         m = payload["models"].get(source, {}).get(label, {}).get("plain", {}).get("amber2")
         return None if m is None else m["tertiles_js_p_true"][ter]
 
-    return _panel(payload, get, path, "AmbER² (no DiME): JS to p_true ↓")
+    return _panel(payload, get, path, "AmbER² (no DiME): JS to p_true ↓", sharey=False)  # small differences
