@@ -42,7 +42,7 @@ def test_results_schema(study):
     assert labels == [lab for lab, _, _ in target_choices(N_VALUES)]
     assert set(d["targets"]) == {"simulated", "bundle"}
     for source, rows in d["targets"].items():
-        assert list(rows) == labels
+        assert list(rows) == labels and list(d["models"][source]) == labels  # tables in the choices' order
         for r in rows.values():
             assert 0 <= r["overall"]["js"] <= np.sqrt(np.log(2)) + 1e-9 and 0 <= r["overall"]["bc"] <= 1 + 1e-9
             assert sum(t["n"] for t in r["tertiles"].values()) == d["n_items"]

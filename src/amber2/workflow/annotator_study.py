@@ -357,7 +357,8 @@ def _train_all(datasets: dict[tuple[str, str], Any], human: Any, p_true: np.ndar
     y_human = np.asarray(human.data.Y)
     dimes = [False, True] if config.dime else [False]
     jobs = [(s, lab, d) for s in config.sources for lab in {k[1] for k in datasets if k[0] == s} for d in dimes]
-    jobs.sort(key=lambda j: (j[0], j[1] != "human", j[1], j[2]))
+    order = {lab: k for k, (lab, _, _) in enumerate(target_choices(config.n_values))}
+    jobs.sort(key=lambda j: (config.sources.index(j[0]), order[j[1]], j[2]))  # the tables' order
     models: dict[str, Any] = {}
     units: dict[tuple, dict[str, np.ndarray]] = {}
     cache: dict[tuple[str, bool], tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]] = {}
