@@ -3,13 +3,16 @@
 The public API, by pipeline stage (heavy modules load on first use)::
 
     read_corpus, make_folds, CorpusTable            corpora -> one table of every rater's vote
+    annotate_corpus, annotate_corpus_async          synthetic annotators (ALMs) -> votes in the table
     get_policy, load_policy, LabelPolicy            votes -> target distributions
+    analyse_proxies                                 can the synthetic votes stand in for human ones?
     extract, load_embeddings, build_encoders        audio/text -> embeddings (cached)
     AmbER2Model, ModelConfig                        heads + gated fusion
     LabeledSet, run_protocol, fit_model, ...        training: the paper's protocol, one model
     evaluate                                        metrics over whole sets
     load, AmbER2, save_bundle, AmbER2Estimator      using a trained model
-    prepare_corpus, train_from_config, run_demo     whole jobs (amber2.workflow, above every stage)
+    prepare_corpus, annotate_prepared, train_from_config, run_demo
+                                                    whole jobs (amber2.workflow, above every stage)
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ _EXPORTS: dict[str, str] = {
     "get_policy": "amber2.labels",
     "load_policy": "amber2.labels",
     "list_policies": "amber2.labels",
+    "analyse_proxies": "amber2.labels.proxies",
+    # synthetic annotators
+    "annotate_corpus": "amber2.annotate",
+    "annotate_corpus_async": "amber2.annotate",
+    "annotate_prepared": "amber2.workflow.annotate",
     # encoders
     "extract": "amber2.encoders",
     "load_embeddings": "amber2.encoders",

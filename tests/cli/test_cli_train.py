@@ -60,3 +60,20 @@ def test_bad_inputs_exit_2_with_a_message(tmp_path):
     np.savez(tmp_path / "bad.npz", **bad)
     res = runner.invoke(app, ["train", "--arrays", str(tmp_path / "bad.npz")])
     assert res.exit_code == 2 and "'u3'" in res.output
+
+
+def test_train_with_emo_superb_validation_folds(tmp_path):
+    """Each test fold validates on EMO-SUPERB's fold; the final model (no test fold) draws a share instead."""
+    data = dict(np.load(_arrays(tmp_path / "d.npz", n=100)))
+    data["folds"] = np.arange(100) % 5
+    np.savez(tmp_path / "d5.npz", **data)
+    res = CliRunner().invoke(app, ["train", "--arrays", str(tmp_path / "d5.npz"), "--out", str(tmp_path / "run"),
+                                   "optim.max_epochs=2", "protocol.seeds=[0]", "model.hidden=8", "model.fusion_dim=8",
+                                   "protocol.grid={lambda_mai: [0.5], kappa: [4.0]}", "protocol.folds=[0,4]",
+                                   "protocol.validation.strategy=emo-superb",
+                                   "protocol.validation.scheme=crema-d-emo-superb"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "run" / "model" / "model.safetensors").exists()
+    res = CliRunner().invoke(app, ["train", "--arrays", str(tmp_path / "d5.npz"),
+                                   "protocol.validation.strategy=emo-superb"])
+    assert res.exit_code == 2 and "needs scheme" in res.output

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-CREMA_D_DATA = Path("/work/shared/data/crema-d")  # the rater tables (not in the repository: 4.7 MB)
+#: A slice of CREMA-D's rater tables kept in the repository (see its README for what and the licence).
+CREMA_D_DATA = Path(__file__).resolve().parents[1] / "data" / "crema-d"
+CREMA_D_VOTE_PARTS = ("tabulatedVotes_1001_clips1-40.csv", "tabulatedVotes_more_actors.csv")
 #: One real CREMA-D clip and a Git LFS pointer, kept in the repository (see its README for the licence).
 ASSETS = Path(__file__).resolve().parents[1] / "inference" / "assets"
 LFS_POINTER = (
@@ -422,15 +424,23 @@ def write_manifest(root: Path, form: str, fmt: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- CREMA-D
+def make_crema_tabulated_votes(path: Path) -> Path:
+    """The slice's ``tabulatedVotes.csv``: its two parts (same header) joined into one file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parts = [(CREMA_D_DATA / name).read_text().splitlines() for name in CREMA_D_VOTE_PARTS]
+    assert all(p[0] == parts[0][0] for p in parts), "the parts of the CREMA-D slice must share one header"
+    path.write_text("\n".join(parts[0] + [line for p in parts[1:] for line in p[1:]]) + "\n")
+    return path
+
+
 def make_crema_clone(root: Path) -> Path:
-    """A clone-like CREMA-D folder from the real tables: processedResults/tabulatedVotes.csv,
-    SentenceFilenames.csv, VideoDemographics.csv, AudioWAV/ with the real wav and the LFS pointer."""
+    """A clone-like CREMA-D folder from the repository's slice of the real tables (49 clips):
+    processedResults/tabulatedVotes.csv, SentenceFilenames.csv, VideoDemographics.csv, AudioWAV/ with the
+    real wav and the LFS pointer."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "processedResults").mkdir(exist_ok=True)
-    (root / "processedResults" / "tabulatedVotes.csv").symlink_to(CREMA_D_DATA / "tabulatedVotes.csv")
-    (root / "processedResults" / "summaryTable.csv").symlink_to(CREMA_D_DATA / "summaryTable.csv")
+    make_crema_tabulated_votes(root / "processedResults" / "tabulatedVotes.csv")
     for name in ("SentenceFilenames.csv", "VideoDemographics.csv"):
-        (root / name).symlink_to(CREMA_D_DATA / name)
+        shutil.copy(CREMA_D_DATA / name, root / name)
     audio = root / "AudioWAV"
     audio.mkdir(exist_ok=True)
     shutil.copy(ASSETS / "1001_DFA_ANG_XX.wav", audio / "1001_DFA_ANG_XX.wav")

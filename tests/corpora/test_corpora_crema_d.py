@@ -1,4 +1,4 @@
-"""CREMA-D reader on the real rater tables (/work/shared/data/crema-d) in a clone-like folder."""
+"""CREMA-D reader on a slice of the real rater tables (tests/data/crema-d, 49 clips) in a clone-like folder."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from corpora_release_writers import CREMA_D_DATA, make_crema_clone
+from corpora_release_writers import make_crema_clone
 
 from amber2.corpora import crema_d_emo_superb_folds, ensure_audio_file, read_crema_d
 from amber2.corpora.crema_d import CremaDLayoutError, normalise_modes
 from amber2.utils.lfs import LfsPointerError
 
-pytestmark = pytest.mark.skipif(not (CREMA_D_DATA / "tabulatedVotes.csv").exists(),
-                                reason="real CREMA-D tables not available")
 LETTERS = ["A", "D", "F", "H", "N", "S"]
 NAMES = dict(zip(LETTERS, ["angry", "disgust", "fear", "happy", "neutral", "sad"], strict=True))
 MODE = {"1": "voice", "2": "face", "3": "audiovisual"}
@@ -31,10 +29,10 @@ def table(clone):
 
 
 @pytest.fixture(scope="module")
-def reference():
+def reference(clone):
     """Independent reading of tabulatedVotes.csv with the csv module: (file, mode) -> counts."""
     out = {}
-    with open(CREMA_D_DATA / "tabulatedVotes.csv", newline="") as fh:
+    with open(clone / "processedResults" / "tabulatedVotes.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     for r in rows:
         code = r[""]
@@ -44,8 +42,8 @@ def reference():
 
 def test_row_count_and_totals(table, reference):
     rows, ref = reference
-    assert len(rows) == 22326
-    assert len(table) == 7442
+    assert len(rows) == 3 * 49  # the slice: 49 clips, each rated in three modes
+    assert len(table) == 49
     assert len(table.votes) == sum(int(r["numResponses"]) for r in rows)
     by_kind = table.votes["kind"].value_counts()
     for mode in ("voice", "face", "audiovisual"):
@@ -83,7 +81,7 @@ def test_item_metadata(table):
     assert it.loc["1002_DFA_ANG_XX", "gender"] == "Female"
     assert it.loc["1091_WSI_SAD_XX", "transcript"] == "We'll stop in a couple of minutes"
     assert it["transcript"].notna().all()
-    assert it["speaker"].nunique() == 91
+    assert it["speaker"].nunique() == 8  # 1001, 1002, 1020, 1040, 1045, 1060, 1076, 1091
 
 
 def test_audio_lfs_pointer_and_known_bad_media(table, clone):
@@ -91,7 +89,7 @@ def test_audio_lfs_pointer_and_known_bad_media(table, clone):
     assert it.loc["1001_DFA_ANG_XX", "audio_status"] == "ok"
     assert it.loc["1001_DFA_ANG_XX", "duration"] == pytest.approx(72862 / 2 / 16000, abs=0.01)
     assert it.loc["1001_DFA_DIS_XX", "audio_status"] == "lfs_pointer"
-    assert (it["audio_status"] == "missing").sum() == 7440
+    assert (it["audio_status"] == "missing").sum() == 47
     lfs = [i for i in table.issues if i.reason == "lfs_pointer"]
     assert len(lfs) == 1 and "git lfs pull" in lfs[0].detail and "Git LFS pointer" in lfs[0].detail
     with pytest.raises(LfsPointerError, match="git lfs pull"):
@@ -107,7 +105,7 @@ def test_mode_policies(table):
 
     for mode, expect in (("voice", {"angry": 0.2, "happy": 0.6, "neutral": 0.2}), ("face", None)):
         ls = get_policy(f"crema-d-{mode}").apply(table)
-        assert len(ls) == 7442
+        assert len(ls) == 49
         if expect:
             y = dict(zip(ls.classes, ls.Y[ls.ids.index("1001_IEO_HAP_HI")], strict=True))
             for c, p in y.items():
@@ -133,7 +131,8 @@ def test_emo_superb_actor_folds(table):
         assert lo <= actor[uid] <= hi
     assert (f >= 0).all()
     assert f["1001_IEO_HAP_HI"] == 0 and f["1040_IEO_HAP_HI"] == 2 and f["1091_WSI_SAD_XX"] == 4
-    assert np.bincount(f.to_numpy()).tolist() == [1463, 1470, 1476, 1476, 1557]
+    # 40 + 2 clips of actor 1001 and one of 1002; 1020; 1040 and 1045; 1060; 1076 and 1091
+    assert np.bincount(f.to_numpy()).tolist() == [43, 1, 2, 1, 2]
 
 
 def test_layout_error(tmp_path):

@@ -97,7 +97,7 @@ def test_results_hold_the_four_systems_with_finite_mean_and_std(demo):
     assert meta["training"] == "trained" and meta["validation"]["strategy"] == "group-fraction"
     # the run chose lambda/kappa and the epoch on speakers held out of training, over the 2-point grid
     cfg = yaml.safe_load((out / "run" / "config.yaml").read_text())
-    assert cfg["protocol"]["validation"] == {"strategy": "group-fraction", "fraction": 0.1, "seed": 0}
+    assert cfg["protocol"]["validation"] == {"strategy": "group-fraction", "fraction": 0.1, "seed": 0, "scheme": None}
     assert cfg["protocol"]["grid"] == GRID and cfg["optim"]["max_epochs"] == 2 and cfg["protocol"]["seeds"] == [0, 1]
     assert json.loads((out / "run" / "data.json").read_text())["fingerprint"] == meta["data_fingerprint"]
 

@@ -85,7 +85,8 @@ def test_crema_d_emo_superb_preset_on_real_votes(tmp_path):
 
     from amber2.corpora.crema_d import read_crema_d
 
-    shutil.copy(Path(__file__).parent / "data" / "crema_d_tabulatedVotes_slice.csv", tmp_path / "tabulatedVotes.csv")
+    crema = Path(__file__).parents[1] / "data" / "crema-d"
+    shutil.copy(crema / "tabulatedVotes_1001_clips1-40.csv", tmp_path / "tabulatedVotes.csv")
     table = read_crema_d(tmp_path, check_audio=False)
     p = get_policy("crema-d-emo-superb")
     assert p.classes == ("angry", "sad", "disgust", "fear", "neutral", "happy") and p.rater_kinds == ("voice",)

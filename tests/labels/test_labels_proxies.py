@@ -17,7 +17,7 @@ from amber2.labels import LabelPolicy, LabelPolicyError, get_policy
 from amber2.labels.proxies import analyse_proxies, fit_saturation, fleiss_kappa
 
 C2 = LabelPolicy(name="two", classes=("angry", "sad"))
-CREMA_SLICE = Path(__file__).parent / "data" / "crema_d_tabulatedVotes_slice.csv"
+CREMA_SLICE = Path(__file__).parents[1] / "data" / "crema-d" / "tabulatedVotes_1001_clips1-40.csv"
 
 # Wikipedia's worked example of Fleiss' kappa (10 subjects, 14 raters, 5 categories): kappa = 0.210.
 WIKIPEDIA = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],

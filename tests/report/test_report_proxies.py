@@ -36,6 +36,11 @@ def test_section_only_with_synthetic_votes(tmp_path):
     assert lines[0] == "## Synthetic annotators as proxies (openai:alm)"
     assert any(line.startswith("| all | 18 |") for line in lines)
     assert json.loads((tmp_path / "proxies.json").read_text())["n_items"] == 18
+    drawn: dict = {}
+    run_proxies_section({"corpus_dir": str(syn), "policy": {"name": "eq1"}}, tmp_path / "fig", tmp_path, drawn=drawn)
+    assert drawn == {"proxies_saturation": tmp_path / "fig" / "proxies_saturation.png",
+                     "proxies_tertiles": tmp_path / "fig" / "proxies_tertiles.png"}
+    assert all(p.stat().st_size > 1000 for p in drawn.values())
 
 
 def test_run_report_gets_the_section(run_dir, tmp_path):
@@ -46,6 +51,10 @@ def test_run_report_gets_the_section(run_dir, tmp_path):
     info = json.loads((run / "data.json").read_text())
     info["corpus_dir"] = str(_corpus(tmp_path / "corpus", synthetic=True))
     (run / "data.json").write_text(json.dumps(info))
-    rep = build_report(run, figures=False)
+    rep = build_report(run, figures=True)
     assert "## Synthetic annotators as proxies (openai:alm)" in rep.markdown
     assert rep.markdown.index("Synthetic annotators") < rep.markdown.index("## 8. Provenance")
+    # the proxies figures are in the report's figures, like every other figure
+    for name in ("proxies_saturation", "proxies_tertiles"):
+        assert rep.figures[name].name == f"{name}.png" and rep.figures[name].stat().st_size > 1000
+        assert rep.numbers["figures"][name].endswith(f"figures/{name}.png")

@@ -55,3 +55,36 @@ def test_group_errors_name_the_problem():
         validation_split(_data(groups=False), np.arange(50), ValidationConfig(strategy="group"), fold=0)
     with pytest.raises(DataError, match="fold 3: only 1 training group"):
         validation_split(_data(n_groups=1), np.arange(50), ValidationConfig(strategy="group"), fold=3)
+
+
+@pytest.mark.parametrize(("scheme", "val_of"), [("crema-d-emo-superb", [1, 2, 3, 4, 0]),
+                                                ("iemocap-emo-superb", [4, 0, 1, 2, 3])])
+def test_emo_superb_strategy_uses_their_validation_fold(scheme, val_of):
+    """Test fold f validates on EMO-SUPERB's fold: CREMA-D file k on file k+1's actors; IEMOCAP files
+    1-5 (test sessions 4, 3, 2, 1, 5) validate on sessions 5, 4, 3, 2, 1, i.e. on folds 4, 0, 1, 2, 3."""
+    from amber2.training.config import load_config
+    from amber2.training.protocol import make_splits
+
+    data = _data(n=100)
+    folds = np.arange(100) % 5
+    folds[:3] = -1  # in no fold: always in training, never validation
+    cfg = load_config(None, ["protocol.validation.strategy=emo-superb", f"protocol.validation.scheme={scheme}"])
+    splits = make_splits(data, folds, cfg)
+    for sp in splits:
+        assert sp.val.tolist() == np.flatnonzero(folds == val_of[sp.fold]).tolist()
+        assert sp.test.tolist() == np.flatnonzero(folds == sp.fold).tolist()
+        assert sorted([*sp.train, *sp.val, *sp.test]) == list(range(100))
+        assert {0, 1, 2} <= set(sp.train.tolist())
+
+
+def test_emo_superb_strategy_needs_a_scheme_and_folds():
+    with pytest.raises(ValueError, match="needs scheme"):
+        ValidationConfig(strategy="emo-superb")
+    with pytest.raises(ValueError, match="only used by strategy 'emo-superb'"):
+        ValidationConfig(scheme="crema-d-emo-superb")
+    cfg = ValidationConfig(strategy="emo-superb", scheme="crema-d-emo-superb")
+    data = _data(n=50)
+    with pytest.raises(DataError, match="needs a test fold and the fold assignment"):
+        validation_split(data, np.arange(50), cfg, fold=-1)
+    with pytest.raises(DataError, match="prepared with --folds crema-d-emo-superb"):
+        validation_split(data, np.arange(40), cfg, fold=0, folds=np.repeat([2, 0], 25))

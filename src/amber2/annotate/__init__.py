@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from amber2.annotate.backends.base import Backend, BackendError, Item, Reply, Request
 from amber2.annotate.cache import ReplyCache, reply_key
-from amber2.annotate.corpus import DEFAULT_CLASSES, AnnotateReport, annotate_corpus, build_requests, source_slug
+from amber2.annotate.corpus import (
+    DEFAULT_CLASSES,
+    AnnotateReport,
+    annotate_corpus,
+    annotate_corpus_async,
+    build_requests,
+    source_slug,
+)
 from amber2.annotate.parse import ParsedReply, ReplyParser
 from amber2.annotate.prompts import AnnotatorPreset, Prompt, build_prompt, load_preset
 from amber2.annotate.runner import Outcome, RunSettings, RunStats, run_requests
@@ -41,6 +48,7 @@ __all__ = [
     "RunSettings",
     "RunStats",
     "annotate_corpus",
+    "annotate_corpus_async",
     "annotator",
     "build_prompt",
     "build_requests",

@@ -1,6 +1,7 @@
 """Annotate a prepared corpus: ``amber2 annotate``'s Python API.
 
-:func:`annotate_corpus` reads ``DIR/corpus.parquet``, asks ``n`` synthetic annotators of a backend for one
+:func:`annotate_corpus` (or, inside a running event loop, ``await`` :func:`annotate_corpus_async`)
+reads ``DIR/corpus.parquet``, asks ``n`` synthetic annotators of a backend for one
 vote on every item, and writes
 
     DIR/corpus.parquet                      the votes, as raters of kind ``synthetic``
@@ -16,7 +17,6 @@ each atomically. Human votes are never touched; the source's earlier votes are r
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import json
 import os
@@ -35,11 +35,13 @@ from amber2.annotate.runner import Outcome, RunSettings, RunStats, pending_reque
 from amber2.annotate.schedule import schedule
 from amber2.annotate.store import StoreCounts, SyntheticVote, merge_synthetic_votes
 from amber2.corpora.table import CorpusTable
+from amber2.utils.aio import blocking
 from amber2.utils.fingerprint import hash_file
 from amber2.utils.io import atomic_write_json, atomic_write_text
 from amber2.utils.logging import get_logger
 
-__all__ = ["DEFAULT_CLASSES", "AnnotateReport", "annotate_corpus", "build_requests", "source_slug"]
+__all__ = ["DEFAULT_CLASSES", "AnnotateReport", "annotate_corpus", "annotate_corpus_async", "build_requests",
+           "source_slug"]
 
 log = get_logger(__name__)
 
@@ -167,7 +169,7 @@ async def _run(backend: Backend, requests: list[Request], cache: ReplyCache,
         await backend.aclose()
 
 
-def annotate_corpus(
+async def annotate_corpus_async(
     corpus: str | os.PathLike[str],
     backend: Backend,
     *,
@@ -180,6 +182,10 @@ def annotate_corpus(
     dry_run: bool = False,
 ) -> AnnotateReport:
     """Ask ``n`` synthetic annotators for one vote on every item of a prepared corpus and store the votes.
+
+    The coroutine behind :func:`annotate_corpus`, for callers already inside an event loop (Jupyter,
+    an async service): ``report = await annotate_corpus_async(corpus, backend, n=20)``. The table,
+    audio hashes and files are read and written synchronously (short next to the model calls).
 
     Args:
         corpus: Folder holding ``corpus.parquet`` (from ``amber2 prepare``).
@@ -222,7 +228,7 @@ def annotate_corpus(
             return report
         log.info("annotate %s: %d items x %d annotators = %d requests, %d not cached", folder, len(items), n,
                  len(requests), pending)
-        outcomes, stats = asyncio.run(_run(backend, requests, cache, settings))
+        outcomes, stats = await _run(backend, requests, cache, settings)
     finally:
         cache.close()
     report.stats = stats
@@ -267,3 +273,17 @@ def annotate_corpus(
     log.info("annotate: %d votes from %d requests (%d cached, %d calls); %d item(s) with failures", len(votes),
              len(requests), stats.cached, stats.calls, report.failed_items)
     return report
+
+
+annotate_corpus = blocking(annotate_corpus_async, name="annotate_corpus", doc="""Ask ``n`` synthetic annotators
+for one vote on every item of a prepared corpus and store the votes.
+
+The blocking form of :func:`annotate_corpus_async` (same arguments, same result): it runs the requests in
+an event loop of its own, so it cannot be called from inside a running loop (a Jupyter cell): there,
+``await annotate_corpus_async(...)``.
+
+Raises:
+    RuntimeError: Called from a running event loop.
+    FileNotFoundError: No corpus table in ``corpus``.
+    ValueError: Bad ``n``, classes or preset.
+""")

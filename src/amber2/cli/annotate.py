@@ -98,8 +98,9 @@ def annotate(
     """Ask N synthetic annotators (an ALM behind an API, a local ALM, or a trained bundle) for one vote per item."""
     from rich.console import Console
 
-    from amber2.annotate import RunSettings, annotate_corpus, load_preset
+    from amber2.annotate import RunSettings, load_preset
     from amber2.cli._errors import user_errors
+    from amber2.workflow.annotate import annotate_prepared
 
     console = Console()
     with user_errors():
@@ -115,8 +116,8 @@ def annotate(
                           timeout=timeout, max_tokens=preset_obj.max_tokens, max_audio_seconds=max_audio_seconds,
                           long_audio=long_audio, connections=max_in_flight, device=device, dtype=dtype,
                           batch_size=batch_size, seed=seed, name_override=name)
-        rep = annotate_corpus(corpus, b, n=n, classes=_classes(classes, policy), preset=preset_obj,
-                              settings=settings, cache_dir=cache, dry_run=dry_run)
+        rep = annotate_prepared(corpus, b, n=n, classes=_classes(classes, policy), preset=preset_obj,
+                                settings=settings, cache_dir=cache, dry_run=dry_run)
     if dry_run:
         console.print(f"{rep.calls_needed} call(s) needed: {rep.requests} requests ({rep.items - len(rep.failures)} "
                       f"items x {n} annotators), {rep.requests - rep.uncached} cached, {rep.uncached} not cached"

@@ -285,7 +285,8 @@ def summarize(
     items, votes = table.items, table.votes
     n = len(items)
     ids = items["id"].astype(str)
-    rows_per_item = votes.groupby("id").size().reindex(ids, fill_value=0).to_numpy() if n else np.zeros(0, int)
+    # an item whose vote rows all have weight 0 has no votes
+    weight_per_item = votes.groupby("id")["weight"].sum().reindex(ids, fill_value=0).to_numpy() if n else np.zeros(0)
     raters = table.raters_per_item()
     known = raters[np.isfinite(raters)]
     kinds = {str(k): _whole(v) for k, v in votes.groupby("kind")["weight"].sum().items()} if len(votes) else {}
@@ -316,7 +317,7 @@ def summarize(
             "min": _whole(known.min()) if len(known) else None,
             "max": _whole(known.max()) if len(known) else None, "histogram": _histogram(known),
             "unknown": int(n - len(known)),
-            "items_without_votes": int((rows_per_item == 0).sum()),
+            "items_without_votes": int((weight_per_item == 0).sum()),
             "by_kind": _per_kind(votes, ids),
         },
         labels_in_votes={k: _whole(v) for k, v in sorted(lab.items(), key=lambda kv: -kv[1])},

@@ -251,17 +251,20 @@ def apply_policy(policy: PolicySettings, table: CorpusTable) -> LabelSet:
 def synthetic_sources(table: CorpusTable) -> dict[str, int]:
     """The synthetic annotator sources of a table (``<backend>:<model>``) and their vote counts.
 
+    A vote row counts as its ``weight`` votes (a row of weight k stands for k votes; rounded to whole
+    votes).
+
     Raises:
         LabelPolicyError: A synthetic vote's rater id does not follow ``syn:<backend>:<model>:<index>``
             (the message names the item and the rater).
     """
     votes = table.votes
     syn = votes[votes["kind"] == SYNTHETIC_KIND]
-    out: dict[str, int] = {}
-    for rater, count in syn["rater"].value_counts(sort=False).items():
+    out: dict[str, float] = {}
+    for rater, weight in syn.groupby("rater", sort=False)["weight"].sum().items():
         src = _parse(str(rater), syn).source
-        out[src] = out.get(src, 0) + int(count)
-    return dict(sorted(out.items()))
+        out[src] = out.get(src, 0.0) + float(weight)
+    return {k: round(v) for k, v in sorted(out.items())}
 
 
 def select_vote_rows(policy: PolicySettings, table: CorpusTable,

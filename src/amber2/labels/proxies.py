@@ -392,7 +392,14 @@ def _only_source(table: CorpusTable) -> str:
 
 def _synthetic_pool(table: CorpusTable, policy: LabelPolicy, ids: list[str],
                     classes: list[str]) -> list[np.ndarray]:
-    """Per utterance of ``ids``, its valid synthetic votes as class indices, by annotator index."""
+    """Per utterance of ``ids``, its valid synthetic votes as class indices, by annotator index.
+
+    A vote row of weight k counts as k votes (k whole: the saturation curve draws whole votes);
+    weight 0 is no vote.
+
+    Raises:
+        LabelPolicyError: A synthetic vote row whose weight is not a whole number (names item and rater).
+    """
     _, syn = select_vote_rows(policy, table)
     votes = table.votes.iloc[np.flatnonzero(syn)]
     cidx = {c: k for k, c in enumerate(classes)}
@@ -400,12 +407,16 @@ def _synthetic_pool(table: CorpusTable, policy: LabelPolicy, ids: list[str],
     raters = votes["rater"].tolist()
     index = {r: parse_synthetic_rater(str(r)).index for r in set(raters)}  # parse each rater once
     per_item: dict[str, list[tuple[int, int]]] = {}
-    for uid, rater, labels in zip(votes["id"].tolist(), raters, votes["labels"].tolist(), strict=True):
+    for uid, rater, labels, w in zip(votes["id"].tolist(), raters, votes["labels"].tolist(),
+                                     votes["weight"].tolist(), strict=True):
+        if float(w) != int(w):
+            raise LabelPolicyError(f"item {uid!r}: synthetic vote of {rater!r} has weight {w}, not a whole number "
+                                   "of votes (the saturation curve draws whole votes)")
         if len(labels) == 0:
             continue
         k = cidx.get(merge.get(labels[0], labels[0]), -1)
         if k >= 0:
-            per_item.setdefault(str(uid), []).append((index[rater], k))
+            per_item.setdefault(str(uid), []).extend([(index[rater], k)] * int(w))
     return [np.array([k for _, k in sorted(per_item.get(i, []))], dtype=np.int64) for i in ids]
 
 

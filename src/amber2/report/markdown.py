@@ -590,7 +590,8 @@ def build_report(
     lines += _folds_section(fseed, fsum, metric, digits, sentences)
     lines += _grid_section(grid, metric, fig_links.get("grid"), sentences,
                            per_seed=info.get("grid_selection") == "fold_seed")
-    lines += run_proxies_section(record.data or {}, fig_dir, report_dir, figures=figures)  # if synthetic votes
+    # the proxies section only when the corpus holds synthetic votes; its figures join figs
+    lines += run_proxies_section(record.data or {}, fig_dir, report_dir, figures=figures, drawn=figs)
     lines += _provenance_section(prov)
     markdown = "\n".join(lines).rstrip() + "\n"
 

@@ -38,6 +38,7 @@ __all__ = [
     "plot_confusions",
     "plot_expert_weights",
     "plot_grid",
+    "plot_style",
     "save_figure",
 ]
 
@@ -75,7 +76,8 @@ _NAMES = {BASELINE: "Baseline (A+T)", STUDENT: "AmbER²"}
 
 
 @contextlib.contextmanager
-def _style() -> Iterator[None]:
+def plot_style() -> Iterator[None]:
+    """Draw inside this context to get the report's look (:data:`STYLE`), e.g. for another stage's figures."""
     import matplotlib
 
     with matplotlib.rc_context(STYLE):
@@ -122,7 +124,7 @@ def plot_ambiguity_bins(bsum: pd.DataFrame, path: str | os.PathLike[str], *,
     metrics = [m for m in metrics if f"{m}_mean" in bsum.columns]
     ncols = 3
     nrows = max(1, math.ceil(len(metrics) / ncols))
-    with _style():
+    with plot_style():
         fig = Figure(figsize=(12, 3.6 * nrows), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         width = 0.12 if len(systems) > 1 else 0.0
@@ -173,7 +175,7 @@ def plot_expert_weights(frame: pd.DataFrame, path: str | os.PathLike[str], *, by
         raise ValueError("no expert weights to plot (no AmbER² expert heads, or no grouping column)")
     per_item = frame.groupby("id", sort=False).agg({**{g: "first" for g in groupings},
                                                     **{f"u_{m}": "mean" for m in experts}})
-    with _style():
+    with plot_style():
         widths = []
         for g in groupings:
             widths.append(max(3.0, 1.4 * per_item[g].nunique()))
@@ -231,7 +233,7 @@ def plot_confusions(cms: Mapping[str, np.ndarray], classes: Sequence[str], path:
         raise ValueError("no confusion matrix to plot")
     C = len(classes)
     side = max(3.2, 0.55 * C + 1.6)
-    with _style():
+    with plot_style():
         fig = Figure(figsize=(side * len(cms) + 1.0, side), layout="constrained")
         axes = fig.subplots(1, len(cms), squeeze=False).ravel()
         im = None
@@ -283,7 +285,7 @@ def plot_grid(grid: pd.DataFrame, path: str | os.PathLike[str], *, metric: str =
         chosen[i, j] = bool(row.chosen)
     spec = METRICS.get(metric)
     hib = spec.higher_is_better if spec else False
-    with _style():
+    with plot_style():
         fig = Figure(figsize=(max(4.5, 1.1 * len(folds) + 3.2), max(2.5, 0.42 * len(objectives) + 1.4)),
                      layout="constrained")
         ax = fig.subplots()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from amber2.labels.proxies import TERTILES, ProxiesResult, SaturationFit, analyse_proxies, has_synthetic_votes
-from amber2.report.plots import _style, save_figure
+from amber2.report.plots import plot_style, save_figure
 from amber2.utils.io import atomic_write_text
 from amber2.utils.logging import get_logger
 
@@ -122,7 +122,7 @@ def plot_saturation(result: ProxiesResult, path: str | os.PathLike[str]) -> Path
     import numpy as np
     from matplotlib.figure import Figure
 
-    with _style():
+    with plot_style():
         fig = Figure(figsize=(10, 3.8), layout="constrained")
         axes = fig.subplots(1, 2)
         for ax, metric, label in ((axes[0], "js", "JS divergence (bits) ↓"), (axes[1], "bc", "Bhattacharyya ↑")):
@@ -151,7 +151,7 @@ def plot_tertiles(result: ProxiesResult, path: str | os.PathLike[str]) -> Path:
     from matplotlib.figure import Figure
 
     names = ["all", *TERTILES]
-    with _style():
+    with plot_style():
         fig = Figure(figsize=(8, 3.4), layout="constrained")
         axes = fig.subplots(1, 2)
         for ax, metric, label in ((axes[0], "js", "JS divergence (bits) ↓"), (axes[1], "bc", "Bhattacharyya ↑")):
@@ -190,7 +190,7 @@ def write_proxies(result: ProxiesResult, out: str | os.PathLike[str], *, figures
 
 
 def run_proxies_section(data_info: Mapping[str, Any], fig_dir: Path, report_dir: Path, *,
-                        figures: bool = True) -> list[str]:
+                        figures: bool = True, drawn: dict[str, Path] | None = None) -> list[str]:
     """The section for a run report when the run's corpus holds synthetic votes (else no lines).
 
     Args:
@@ -198,6 +198,8 @@ def run_proxies_section(data_info: Mapping[str, Any], fig_dir: Path, report_dir:
         fig_dir: Where figures go.
         report_dir: The report's folder (figure links are relative to it).
         figures: Draw the figures.
+        drawn: Filled with the figures drawn, as ``{"proxies_saturation": path, "proxies_tertiles": path}``
+            (the report's ``figures`` dict).
     """
     corpus_dir = data_info.get("corpus_dir")
     if not corpus_dir or not Path(corpus_dir, "corpus.parquet").exists():
@@ -214,6 +216,8 @@ def run_proxies_section(data_info: Mapping[str, Any], fig_dir: Path, report_dir:
     except (LabelPolicyError, OSError, ValueError) as exc:
         log.warning("proxies section left out: %s", exc)
         return ["## Synthetic annotators as proxies", "", f"Not computed: {exc}.", ""]
-    links = _draw(result, fig_dir, report_dir)[1] if figures else {}
+    paths, links = _draw(result, fig_dir, report_dir) if figures else ({}, {})
+    if drawn is not None:
+        drawn.update({f"proxies_{name}": path for name, path in paths.items()})
     result.write_json(report_dir / "proxies.json")
     return [*proxies_markdown(result, figures=links).splitlines(), ""]

@@ -126,16 +126,31 @@ class ValidationConfig(_Strict):
     Attributes:
         strategy: ``fraction`` (a class-stratified random share of the training items),
             ``group`` (whole groups, e.g. speakers or sessions, held out: ``round(fraction x groups)``,
-            at least one) or ``group-fraction`` (whole groups until ``fraction`` of the items).
+            at least one), ``group-fraction`` (whole groups until ``fraction`` of the items) or
+            ``emo-superb`` (EMO-SUPERB's own validation set of each test fold: the test items of
+            another fold, :func:`amber2.corpora.folds.emo_superb_validation_ids`; the fold file must
+            be numbered by the EMO-SUPERB ``scheme``, and ``fraction`` and ``seed`` are unused).
         fraction: Share of training items (``fraction``, ``group-fraction``) or of training groups
             (``group``).
         seed: Seed of the split (the same split for every seed and grid point of a fold, so grid
             points are compared on equal terms).
+        scheme: The EMO-SUPERB fold scheme the fold file follows (``crema-d-emo-superb`` or
+            ``iemocap-emo-superb``); required by, and only used with, ``strategy: emo-superb``.
     """
 
-    strategy: Literal["fraction", "group", "group-fraction"] = "fraction"
+    strategy: Literal["fraction", "group", "group-fraction", "emo-superb"] = "fraction"
     fraction: float = 0.1
     seed: int = Field(0, ge=0, le=MAX_SEED)
+    scheme: Literal["crema-d-emo-superb", "iemocap-emo-superb"] | None = None
+
+    @model_validator(mode="after")
+    def _scheme(self) -> ValidationConfig:
+        if self.strategy == "emo-superb" and self.scheme is None:
+            raise ValueError("strategy 'emo-superb' needs scheme: crema-d-emo-superb or iemocap-emo-superb "
+                             "(the scheme the fold file was prepared with)")
+        if self.strategy != "emo-superb" and self.scheme is not None:
+            raise ValueError(f"scheme is only used by strategy 'emo-superb', not {self.strategy!r}")
+        return self
 
     @field_validator("fraction")
     @classmethod

@@ -79,7 +79,8 @@ def default_chunk(model_config: ModelConfig, objectives: Sequence[LossConfig], b
 def make_splits(data: LabeledSet, folds: np.ndarray, config: TrainConfig) -> list[Split]:
     """Train/validation/test positions for each test fold.
 
-    The validation set is drawn from the fold's training part (``protocol.validation``), unless some
+    The validation set is drawn from the fold's training part (``protocol.validation``; strategy
+    ``emo-superb`` takes EMO-SUPERB's own validation fold of each test fold), unless some
     items have fold -2 (a fixed validation partition, e.g. MSP-Podcast's Development set): then those
     are the validation set of every fold. Each fold's final training part must hold every class.
     """
@@ -92,7 +93,8 @@ def make_splits(data: LabeledSet, folds: np.ndarray, config: TrainConfig) -> lis
         if fixed_val.any():
             tr, va = np.flatnonzero((folds != f) & ~fixed_val), np.flatnonzero(fixed_val)
         else:
-            tr, va = validation_split(data, np.flatnonzero(folds != f), config.protocol.validation, fold=f)
+            tr, va = validation_split(data, np.flatnonzero(folds != f), config.protocol.validation, fold=f,
+                                      folds=folds)
         check_training_classes(data, tr, f)
         splits.append(Split(f, tr, va, test))
     return splits

@@ -31,7 +31,8 @@ def epoch_order(n: int, *, seed: int, fold: int, epoch: int) -> np.ndarray:
 
 
 def validation_split(
-    data: LabeledSet, train_idx: np.ndarray, config: ValidationConfig, *, fold: int
+    data: LabeledSet, train_idx: np.ndarray, config: ValidationConfig, *, fold: int,
+    folds: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split a fold's training positions into (train, validation).
 
@@ -43,7 +44,16 @@ def validation_split(
       that has >= 2 items;
     * ``group``: whole groups (speakers, sessions) drawn at random, ``round(fraction x groups)`` of
       them and at least one (IEMOCAP's leave-one-session-out: one of the four training sessions);
-    * ``group-fraction``: whole groups drawn until at least ``fraction`` of the items are held out.
+    * ``group-fraction``: whole groups drawn until at least ``fraction`` of the items are held out;
+    * ``emo-superb``: EMO-SUPERB's validation set of test fold ``fold``, the training items of fold
+      ``EMO_SUPERB_VALIDATION_FOLDS[config.scheme][fold]`` (needs ``folds``, numbered by that scheme).
+
+    Args:
+        data: The labelled set.
+        train_idx: Positions of the fold's training part.
+        config: The validation settings.
+        fold: The test fold (-1: no test fold, e.g. a final model on all data).
+        folds: Test fold of every item of ``data`` (only ``emo-superb`` reads it).
 
     Returns:
         Sorted position arrays ``(train, val)``.
@@ -51,13 +61,23 @@ def validation_split(
     Raises:
         DataError: a group strategy without groups, or too few items/groups to hold any out.
     """
-    from amber2.corpora.folds import FoldError, validation_ids
+    from amber2.corpora.folds import FoldError, emo_superb_validation_ids, validation_ids
 
     train_idx = np.asarray(train_idx)
     ids = [data.ids[i] for i in train_idx]
     seed = derive_seed("validation", config.seed, fold)
     try:
-        if config.strategy in ("group", "group-fraction"):
+        if config.strategy == "emo-superb":
+            if folds is None or fold < 0:
+                raise DataError("validation strategy 'emo-superb' takes the validation set from the fold file: it "
+                                "needs a test fold and the fold assignment (use fraction or group for a final "
+                                "model trained on all data)")
+            val = emo_superb_validation_ids(pd.Series(np.asarray(folds)[train_idx], index=ids), fold,
+                                            scheme=config.scheme)
+            if not val:
+                raise DataError(f"fold {fold}: no training item is in EMO-SUPERB's validation fold "
+                                f"{config.scheme} of it; was the fold file prepared with --folds {config.scheme}?")
+        elif config.strategy in ("group", "group-fraction"):
             if data.groups is None:
                 raise DataError(f"validation strategy {config.strategy!r} needs groups (speaker or session) "
                                 "for every item")

@@ -116,8 +116,11 @@ def train_from_config(
     model_dir = None
     objective = chosen_objective(result)
     if final_model and objective is not None:
+        validation = config.protocol.validation
+        if validation.strategy == "emo-superb":  # no test fold, so no EMO-SUPERB validation fold: draw a share
+            validation = validation.model_copy(update={"strategy": "fraction", "scheme": None})
         fit = fit_model(td.data, model=config.model, optim=config.optim, loss=objective,
-                        validation=config.protocol.validation, seed=config.protocol.seeds[0])
+                        validation=validation, seed=config.protocol.seeds[0])
         model_dir = save_final_model(out_dir / "model", fit, td, config, result, objective)
     return TrainOutcome(result, out_dir, model_dir, td)
 
