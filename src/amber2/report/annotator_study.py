@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from amber2.report.plots import _style, save_figure
+from amber2.report.plots import plot_style, save_figure
 from amber2.utils.logging import get_logger
 
 __all__ = ["STUDY_FIGURES", "study_figures", "study_markdown"]
@@ -156,7 +156,7 @@ def _panel(payload: dict[str, Any], get: Any, path: Path, ylabel: str, *, sharey
     series = _series(payload, get)
     styles = {"simulated": "-", "bundle": "--"}
     colors = {"synthetic": "#c44e52", "combined": "#4c72b0", "human": "#333333"}
-    with _style():
+    with plot_style():
         fig = Figure(figsize=(11, 3.6), layout="constrained")
         axes = fig.subplots(1, 3, sharey=sharey)
         for k, (ax, ter) in enumerate(zip(axes, TERTILES)):

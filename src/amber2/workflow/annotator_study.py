@@ -9,7 +9,7 @@ and to the models trained on them. Stages, all offline::
     2. votes      two synthetic sources, N_max votes per item:
                   - the simulated ALM (amber2.demo.alm, its documented default parameters)
                   - the bundle backend: for every fold f an AmbER² model trained on the human targets
-                    of the *other* folds annotates fold f through annotate_corpus (so no item is
+                    of the *other* folds annotates fold f through annotate_prepared (so no item is
                     annotated by a model that saw its own target)                   DIR/bundles/fold<f>/
                   then the proxies analysis of each source (amber2 proxies)          DIR/proxies/<source>/
     3. targets    human (the corpus's 3-7 votes), synthetic (first N), combined (human + first N
@@ -464,13 +464,15 @@ def _annotate_with_bundles(out: Path, prepared: Path, human: Any, n: int, config
 
     Every bundle is saved in ``out/bundles/fold<f>`` with the ids it was trained on (``trained_on.txt``)
     and the ids it annotated (``annotated.txt``); the votes go into the prepared corpus through
-    :func:`amber2.annotate.annotate_corpus` (rater ids ``syn:bundle:<BUNDLE_MODEL>:<i>``).
+    :func:`amber2.workflow.annotate.annotate_prepared` (``amber2 annotate``'s job: the votes, then the
+    prepared summary counted again; rater ids ``syn:bundle:<BUNDLE_MODEL>:<i>``).
     """
-    from amber2.annotate import RunSettings, annotate_corpus
+    from amber2.annotate import RunSettings
     from amber2.inference.annotator import BundleBackend
     from amber2.inference.bundle import save_bundle
     from amber2.training.config import LossConfig, ValidationConfig
     from amber2.training.fit import fit_model
+    from amber2.workflow.annotate import annotate_prepared
 
     info: dict[str, Any] = {"model": BUNDLE_MODEL, "n": int(n), "folds": {}}
     ids = np.asarray(human.data.ids)
@@ -487,7 +489,7 @@ def _annotate_with_bundles(out: Path, prepared: Path, human: Any, n: int, config
         atomic_write_text(folder / "trained_on.txt", "\n".join(ids[train]) + "\n")
         atomic_write_text(folder / "annotated.txt", "\n".join(ids[test]) + "\n")
         backend = BundleBackend(folder, name=BUNDLE_MODEL, seed=0)
-        rep = annotate_corpus(prepared, backend, n=n, classes=list(human.data.classes), ids=list(ids[test]),
+        rep = annotate_prepared(prepared, backend, n=n, classes=list(human.data.classes), ids=list(ids[test]),
                               settings=RunSettings(max_in_flight=4, progress=progress))
         info["folds"][str(f)] = {"trained_on": int(train.size), "annotated": int(test.size), "votes": rep.votes,
                                  "failed_items": rep.failed_items}
