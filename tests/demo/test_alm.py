@@ -126,6 +126,9 @@ def test_add_votes_kind_rater_ids_and_idempotence(corpus):
     # the same votes from the folder's items.csv as from the plan in memory
     via_plan = add_alm_votes(table, plan_corpus(corpus.config), 12, ALMConfig(name="qwen-sim"))
     assert via_plan.fingerprint() == out.fingerprint()
+    # and from the folder given as a path (a Path's own .root attribute is not the corpus folder)
+    for folder in (corpus.root, str(corpus.root)):
+        assert add_alm_votes(table, folder, 12, ALMConfig(name="qwen-sim")).fingerprint() == out.fingerprint()
 
 
 def test_add_votes_to_a_written_table_and_bad_inputs(corpus, tmp_path):

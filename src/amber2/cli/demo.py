@@ -24,9 +24,12 @@ def register(app: typer.Typer) -> None:
                                        "corpus, embeddings, training run, report) and start again."),
         override: list[str] | None = typer.Option(None, "--set", help="Training override, e.g. optim.lr=1e-3 or "
                                                   "protocol.validation.strategy=fraction."),
-        study: str | None = typer.Option(None, "--study", help="Also run a study into OUT/<study>, its table "
-                                         "added to the report: experts (AmbER²'s options beyond the paper on "
-                                         "the demo corpus and on one whose words carry no emotion)."),
+        study: str | None = typer.Option(None, "--study", help="A study: 'experts' runs the demo and also "
+                                         "AmbER²'s options beyond the paper on the demo corpus and on one whose words "
+                                         "carry no emotion, into OUT/experts, its table added to the report; "
+                                         "'annotators' runs instead of the demo the known-truth study of synthetic "
+                                         "annotators, into OUT/study-annotators (uses --speakers, --per-speaker, "
+                                         "--seed and --epochs, its own other sizes)."),
     ) -> None:
         """Generate a simulated corpus, extract features, train the baseline and AmbER², write the report.
 
@@ -39,10 +42,12 @@ def register(app: typer.Typer) -> None:
         from amber2.demo.synth import SimulationConfig, SimulationError
         from amber2.workflow.demo import DemoConfig, run_demo
 
-        studies = ("experts",)
-        if study is not None and study not in studies:
-            raise typer.BadParameter(f"unknown study {study!r}; choose one of {', '.join(studies)}",
+        if study is not None and study not in STUDIES:
+            raise typer.BadParameter(f"unknown study {study!r}; choose one of {', '.join(STUDIES)}",
                                      param_hint="--study")
+        if study == "annotators":
+            _run_study(study, out, speakers=speakers, per_speaker=per_speaker, seed=seed, epochs=epochs)
+            return
         with user_errors(SimulationError):
             changes: dict = {"seed": seed}
             if speakers is not None:
@@ -64,3 +69,35 @@ def register(app: typer.Typer) -> None:
                    + ("; training reused from an identical earlier run" if res.training_reused else ""))
         typer.echo(f"results: {res.results}")
         typer.echo(f"report:  {res.report}")
+
+
+#: The studies ``amber2 demo --study NAME`` runs.
+STUDIES: tuple[str, ...] = ("experts", "annotators")
+
+
+def _run_study(name: str, out: Path, *, speakers: int | None, per_speaker: int | None, seed: int,
+               epochs: int | None) -> None:
+    """``--study annotators``: :func:`amber2.workflow.annotator_study.run_annotator_study`."""
+    import dataclasses
+
+    if name not in STUDIES:
+        raise typer.BadParameter(f"unknown study {name!r}; choose one of: {', '.join(STUDIES)}", param_hint="--study")
+    from amber2.cli._errors import user_errors
+    from amber2.demo.synth import SimulationError
+    from amber2.workflow.annotator_study import StudyConfig, run_annotator_study
+
+    cfg = StudyConfig()
+    changes: dict = {"seed": seed}
+    if speakers is not None:
+        changes["n_speakers"] = speakers
+    if per_speaker is not None:
+        changes["utterances_per_speaker"] = per_speaker
+    cfg.simulation = dataclasses.replace(cfg.simulation_config(), **changes)
+    if epochs is not None:
+        cfg.max_epochs = int(epochs)
+    with user_errors(SimulationError):
+        res = run_annotator_study(out / "study-annotators", cfg, progress=True)
+    t = res.payload["timings_s"]
+    typer.echo("stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + f" (total {sum(t.values()):.0f} s)")
+    typer.echo(f"results: {res.results}")
+    typer.echo(f"report:  {res.report}")

@@ -40,6 +40,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
+from amber2.annotate.prompts import AnnotatorPreset, load_preset
+from amber2.annotate.schedule import MAX_ANNOTATORS
+from amber2.annotate.schedule import temperature as schedule_temperature
 from amber2.corpora.raters import SYNTHETIC_KIND, parse_synthetic_rater, synthetic_rater_id
 from amber2.corpora.table import CorpusTable
 from amber2.demo.lexicon import CLASSES
@@ -59,7 +63,6 @@ __all__ = [
     "FOCUS_LINES",
     "FOCUS_VOICE_DIRECTION",
     "MAX_ANNOTATORS",
-    "TEMPERATURE_BANDS",
     "ALMConfig",
     "ItemSignals",
     "add_alm_votes",
@@ -72,8 +75,6 @@ __all__ = [
 
 #: Backend name in the rater ids of the simulated ALM (``syn:simulated:<model>:<i>``).
 ALM_BACKEND = "simulated"
-#: Most annotators per item (a bound on what a user may ask for).
-MAX_ANNOTATORS = 1000
 
 #: The seed's focus lines, annotator ``i`` takes line ``i mod 5``.
 FOCUS_LINES: tuple[str, ...] = (
@@ -86,28 +87,20 @@ FOCUS_LINES: tuple[str, ...] = (
 #: How each focus line moves the reliance on the voice (times ``ALMConfig.focus_shift``).
 FOCUS_VOICE_DIRECTION: tuple[int, ...] = (0, 1, -1, 1, 0)
 
-# The seed's temperature schedule, written as data here. TODO(lead): use amber2.annotate.schedule once the
-# annotate branch is on main (the same bands, jitter and RandomState(i) draws), so the schedule is written once.
-#: Temperature band of annotator ``i``: ``TEMPERATURE_BANDS[i mod 5]``.
-TEMPERATURE_BANDS: tuple[tuple[float, float], ...] = ((0.1, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 0.93))
-#: Half-width of the uniform jitter added to the in-band temperature.
-TEMPERATURE_JITTER = 0.05
-#: Temperatures are clipped to this range.
-TEMPERATURE_RANGE = (0.1, 1.0)
-
 
 def annotator_temperature(index: int) -> float:
-    r"""Temperature of annotator ``index``: the seed's schedule.
+    r"""Temperature of annotator ``index``: the seed's schedule, as :mod:`amber2.annotate.schedule` defines it.
 
     :math:`T_i = \mathrm{clip}(u_1 + u_2, 0.1, 1.0)` with :math:`u_1 \sim U(\text{band}_{i \bmod 5})` and
-    :math:`u_2 \sim U(-0.05, 0.05)`, drawn in that order from ``np.random.RandomState(i)``.
+    :math:`u_2 \sim U(-0.05, 0.05)`, drawn in that order from ``np.random.RandomState(i)`` (the shipped
+    ``default`` annotator preset's bands, jitter and clip range).
     """
-    if index < 0:
-        raise ValueError(f"annotator index must be >= 0, got {index}")
-    rs = np.random.RandomState(index)
-    lo, hi = TEMPERATURE_BANDS[index % len(TEMPERATURE_BANDS)]
-    t = rs.uniform(lo, hi) + rs.uniform(-TEMPERATURE_JITTER, TEMPERATURE_JITTER)
-    return float(np.clip(t, *TEMPERATURE_RANGE))
+    return schedule_temperature(index, _default_preset())
+
+
+@lru_cache(maxsize=1)
+def _default_preset() -> AnnotatorPreset:
+    return load_preset(None)
 
 
 @dataclass(frozen=True)
@@ -226,7 +219,7 @@ def item_signals(source: Any) -> ItemSignals:
                            np.array([it.text_strength for it in source.items]), np.asarray(source.p_true),
                            tuple(it.conflict for it in source.items), tuple(it.transcript for it in source.items),
                            source.config.evidence_model())
-    root = Path(getattr(source, "root", source))
+    root = Path(source if isinstance(source, (str, os.PathLike)) else getattr(source, "root", source))
     items, info = root / "items.csv", root / "simulation.json"
     if not items.is_file() or not info.is_file():
         raise FileNotFoundError(f"{root} holds no simulated corpus (items.csv and simulation.json); "
