@@ -158,3 +158,11 @@ def test_a_part_that_cannot_be_computed_is_reported_and_the_rest_goes_on(tmp_pat
     assert "The 12 tested items fall into 4 ambiguity bins" in rep.markdown
     assert "The run has no per-run scores." in rep.markdown
     assert (tmp_path / "report.md").exists()
+
+
+def test_a_run_with_experts_calls_its_student_amber2_in_tables_3_and_4(full_report):
+    """Tables 3-4 are built from the baseline and the student alone: the name must come from the whole run."""
+    md = full_report.markdown
+    assert "**Table 3.** AmbER² vs the baseline (audio + text)" in md
+    assert "**Table 4.** AmbER² vs the baseline (audio + text)" in md
+    assert "no experts" not in md

@@ -190,7 +190,7 @@ def _versus_section(record: RunRecord, digits: int, sentences: dict[str, list[st
             out += _student_heads_table(summary, digits)
         return out
     both = {k: summary[k] for k in (BASELINE, STUDENT)}
-    blocks = _table_blocks(paper_tables_markdown(both, digits=digits, student=student_of(record)))
+    blocks = _table_blocks(paper_tables_markdown(both, digits=digits, name=name))
     comp = record.comparison if record.comparison is not None else None
     s3 = it.versus_sentences(summary, comp, DIST_METRICS, digits, kind="distribution")
     s4 = it.versus_sentences(summary, comp, CLASS_METRICS, digits, kind="classification")

@@ -150,14 +150,15 @@ def student_name(summary: Summary, student: str | None = None) -> str:
 
 def paper_tables_markdown(
     summary: Summary, comparison: pd.DataFrame | None = None, *, digits: int = 3,
-    title: str | None = None, student: str | None = None,
+    title: str | None = None, student: str | None = None, name: str | None = None,
 ) -> str:
     """Tables 1-4 of the paper for one corpus, plus the paired comparison when given.
 
     Tables 3-4 need both AmbER² and the baseline's audio + text head; a run without the latter (one
     modality, or ``protocol.baseline=none``) gets a plain table of its AmbER² student instead of
     comparison tables with empty cells. ``student`` (``model.student``) names the student head in the
-    titles (default: the paper's fusion head).
+    titles (default: the paper's fusion head). ``name`` overrides what the ``amber2`` system is called
+    (:func:`student_name` of the *whole* summary, when ``summary`` is a subset without the experts).
     """
     parts = []
     if title:
@@ -166,7 +167,7 @@ def paper_tables_markdown(
     parts.append(heads_table(summary, DIST_METRICS, digits))
     parts.append("\n**Table 2.** Baseline heads, classification metrics.\n")
     parts.append(heads_table(summary, CLASS_METRICS, digits))
-    name = student_name(summary, student)
+    name = name or student_name(summary, student)
     if "amber2" in summary and "baseline_fusion" in summary:
         parts.append(f"\n**Table 3.** {name} vs the baseline (audio + text), distribution metrics.\n")
         parts.append(versus_table(summary, DIST_METRICS, digits, "baseline_fusion", "amber2"))
