@@ -132,15 +132,15 @@ class AmbER2:
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
         """Save this model (weights, classes, encoder specs and metadata) as a bundle directory."""
-        md = self.metadata
-        extra = {k: v for k, v in md.items() if k not in
+        bundle_meta = self.metadata
+        extra = {k: v for k, v in bundle_meta.items() if k not in
                  ("bundle_format", "encoders", "label_policy", "training_config", "metrics", "objective",
                   "objective_label", "seed", "extra")}
-        extra.update(md.get("extra") or {})
+        extra.update(bundle_meta.get("extra") or {})
         return save_bundle(path, self.model.cpu() if self.device != "cpu" else self.model, classes=self.classes,
-                           encoders=self._specs, label_policy=md.get("label_policy"),
-                           training_config=md.get("training_config"), metrics=md.get("metrics"),
-                           objective=md.get("objective"), extra=extra or None)
+                           encoders=self._specs, label_policy=bundle_meta.get("label_policy"),
+                           training_config=bundle_meta.get("training_config"), metrics=bundle_meta.get("metrics"),
+                           objective=bundle_meta.get("objective"), extra=extra or None)
 
     # ------------------------------------------------------------------ description
     @property
