@@ -6,6 +6,8 @@
 #   make lint        ruff + the import-layer contract (.importlinter)
 #   make constraints regenerate constraints.txt from the working .venv (a deliberate update; commit it)
 #   make browser-deps  install headless Chromium (apt-get, as root) + Playwright for tests/serve/test_page.py
+#   make gpu-wheels  wheels (CPython 3.12, manylinux x86-64) of what a GPU image without network lacks, for
+#                    benchmarks/gpu_check.sh (all GPU measurements in one command)
 # Variables:
 #   ACCEL=auto|cpu|cuda  which torch build (auto: CUDA when `nvidia-smi -L` finds a GPU, else CPU)
 #   PYTEST_ARGS=...      extra pytest arguments (.ci/run passes --durations=15)
@@ -36,7 +38,7 @@ else
 endif
 STAMP := $(VENV)/.installed-$(TORCH_BUILD)
 
-.PHONY: install test test-fast demo lint bench browser-deps constraints clean
+.PHONY: install test test-fast demo lint bench browser-deps constraints clean gpu-wheels
 
 install: $(STAMP)
 
@@ -121,6 +123,20 @@ constraints:
 	     | sed -E 's/^(torch==[^+]*)\+.*/\1/' | LC_ALL=C sort -f; } > $(CONSTRAINTS).tmp
 	@mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
 	@echo "wrote $(CONSTRAINTS) ($$(grep -c '==' $(CONSTRAINTS)) pins)"
+
+# The dependencies a GPU image with PyTorch, transformers, numpy, pandas, scikit-learn, matplotlib, typer, rich
+# and PyYAML but no network lacks, at the versions of constraints.txt, as wheels for its CPython 3.12.
+GPU_WHEELS := pydantic pydantic_core annotated-types typing-inspection typing_extensions soundfile cffi pycparser \
+              tenacity
+gpu-wheels:
+	@mkdir -p .whl
+	@for p in $(GPU_WHEELS); do \
+	  v=$$(grep -i -E "^$$p==" $(CONSTRAINTS) | head -1); test -n "$$v" || { echo "$$p is not in $(CONSTRAINTS)"; exit 1; }; \
+	  $(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	    -d .whl "$$v" || exit 1; \
+	done
+	@ls .whl
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache .ruff_cache

@@ -17,14 +17,19 @@ the same data with the same seeds. Prints and writes (``--out``) JSON with:
 - ``achieved_gflops`` and ``gemm_share`` (achieved / measured GEMM rate) of each engine timed;
 - ``load_average`` (``os.getloadavg``) before and after every timing: on a shared machine a timing
   under load is slower than the machine, and ratios measured in the same run are the figures to trust;
-- with ``--compare-precision bf16`` (or ``tf32``): the ensemble trained again at that precision and its
-  agreement with fp32 (selected epochs, JS/BC/R2 differences, argmax flips);
+- with ``--compare-precision bf16`` (or ``tf32``, or ``tf32,bf16``): the ensemble trained again at each
+  precision and its agreement with fp32 (selected epochs, JS/BC/R2 differences, argmax flips), a list
+  ``precision_agreement``;
 - with ``--profile``: a ``torch.profiler`` breakdown of the ensemble's time by operator category
   (GEMM, elementwise, optimiser, indexing, reductions/softmax, copies, other), which shows what
-  holds the ensemble below the GEMM rate.
+  holds the ensemble below the GEMM rate. The profiled run is the same protocol cut to
+  ``--profile-epochs`` epochs (default 2): the trace holds every operator call, and every epoch
+  runs the same operators.
 
 ``--device cuda`` runs everything on a GPU (default: a GPU when present), with the default precision
-of that device (tf32 on CUDA) unless ``--precision`` says otherwise.
+of that device (tf32 on CUDA) unless ``--precision`` says otherwise; a small untimed protocol runs first
+there (CUDA context, library handles, kernel choice), and the GEMM rate is measured with as many rows as
+one step's batched product has (all groups train at once on a GPU).
 
 Usage::
 
@@ -49,9 +54,9 @@ import torch
 from amber2.metrics import evaluate
 from amber2.training.config import load_config
 from amber2.training.data import LabeledSet
-from amber2.training.device import resolve_device, resolve_precision
+from amber2.training.device import measure_gemm_rate, resolve_device, resolve_precision
 from amber2.training.ensemble import branch_plan, first_layer_columns
-from amber2.training.protocol import grid_objectives, make_splits, run_protocol
+from amber2.training.protocol import default_chunk, grid_objectives, make_splits, run_protocol
 from amber2.utils.machine import device_name
 
 log = logging.getLogger("bench")
@@ -111,35 +116,6 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
-def gemm_rate(m: int, k: int, n: int, device: str = "cpu", precision: str = "fp32", trials: int = 5,
-              seconds: float = 0.3) -> dict:
-    """The device's GEMM rate (FLOP/s) at shape ``(m, k) @ (k, n)``: the best of ``trials`` timings.
-
-    One timing of one second swung by 2x between runs on a shared machine (other processes, clock
-    changes); the best of several short trials estimates what the device can do, and every trial is
-    reported. On CUDA each trial ends with a synchronisation; ``precision`` sets TF32 (or bf16 inputs).
-    """
-    from amber2.training.device import matmul_precision
-
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    a = torch.randn(m, k, device=device, dtype=dtype)
-    b = torch.randn(k, n, device=device, dtype=dtype)
-    rates = []
-    with matmul_precision(precision):
-        for _ in range(3):
-            a @ b
-        _sync(device)
-        for _ in range(trials):
-            reps, t0 = 0, time.perf_counter()
-            while time.perf_counter() - t0 < seconds:
-                for _ in range(8):
-                    a @ b
-                reps += 8
-                _sync(device)
-            rates.append(2 * m * k * n * reps / (time.perf_counter() - t0))
-    return {"best": max(rates), "trials": rates}
-
-
 def protocol_arithmetic(data: LabeledSet, folds: np.ndarray, cfg, threads: int, device: str = "cpu") -> dict:
     """The multiply-adds of the protocol, both ways, and the time floor they imply on this machine.
 
@@ -180,19 +156,26 @@ def protocol_arithmetic(data: LabeledSet, folds: np.ndarray, cfg, threads: int, 
                     "eval": sum(len(set(plan[h])) * eval_macs[h] for h in eval_macs)}
     epochs, n_seeds = cfg.optim.max_epochs, len(cfg.protocol.seeds)
     item_epochs = {"train": 0, "eval": 0}
-    for sp in make_splits(data, folds, cfg):
+    splits = make_splits(data, folds, cfg)
+    for sp in splits:
         item_epochs["train"] += len(sp.train) * epochs * n_seeds
         item_epochs["eval"] += len(sp.val) * epochs * n_seeds
     seq = 2 * sum(per_item_seq[k] * item_epochs[k] for k in item_epochs)
     ens = 2 * sum(per_item_ens[k] * item_epochs[k] for k in item_epochs)
 
-    # The GEMM rate at the ensemble's shape: one mini-batch through the first layer of every branch.
+    # The GEMM rate at the ensemble's shape: one mini-batch through the first layer of every branch. On a
+    # CPU the batched product runs group by group (one product of this shape each); on a GPU the groups of
+    # a chunk (all of them by default) are one kernel, measured as one product with as many rows.
     torch.set_num_threads(threads)
     d0 = next(iter(dims.values()))
     cols = first_layer_columns(mc, objectives) // len(dims)  # one modality's block of the stacked first layer
-    shape = [cfg.optim.batch_size, d0, max(cols, H)]
+    rows = cfg.optim.batch_size
+    if not str(device).startswith("cpu"):
+        chunk = cfg.protocol.max_groups_per_chunk or default_chunk(mc, objectives, rows, device)
+        rows *= min(len(splits) * n_seeds, chunk)
+    shape = [rows, d0, max(cols, H)]
     load = os.getloadavg()
-    measured = gemm_rate(*shape, device=device, precision=resolve_precision(cfg.optim.precision, device))
+    measured = measure_gemm_rate(*shape, device=device, precision=resolve_precision(cfg.optim.precision, device))
     rate = measured["best"]
     return {
         "sequential_gflop": seq / 1e9,
@@ -298,10 +281,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: a GPU when present)")
     ap.add_argument("--precision", default=None, choices=["fp32", "tf32", "bf16"],
                     help="optim.precision (default: tf32 on CUDA, fp32 on CPU)")
-    ap.add_argument("--compare-precision", default=None, choices=["tf32", "bf16"],
-                    help="also train the ensemble at this precision and report its agreement with fp32")
+    ap.add_argument("--compare-precision", default=None,
+                    help="also train the ensemble at these precisions (tf32, bf16; comma-separated) and report "
+                         "each one's agreement with fp32")
     ap.add_argument("--profile", action="store_true",
                     help="profile the ensemble (torch.profiler) and report its time by operator category")
+    ap.add_argument("--profile-epochs", type=int, default=2,
+                    help="epochs of the profiled run (the trace of every operator call grows with them)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="extra config override, e.g. protocol.max_groups_per_chunk=5 (repeatable)")
     ap.add_argument("--arithmetic-only", action="store_true",
@@ -326,6 +312,9 @@ def main(argv: list[str] | None = None) -> dict:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     cfg = load_config(None, overrides)
     precision = resolve_precision(cfg.optim.precision, device)
+    compared = [c.strip() for c in (args.compare_precision or "").split(",") if c.strip()]
+    if any(c not in ("tf32", "bf16") for c in compared):
+        ap.error(f"--compare-precision takes tf32 and/or bf16, got {args.compare_precision!r}")
 
     arithmetic = protocol_arithmetic(data, sessions, cfg, args.threads, device)
     log.info("arithmetic: %s", json.dumps(arithmetic))
@@ -333,6 +322,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(arithmetic, indent=2))
         return arithmetic
 
+    if device.startswith("cuda"):  # CUDA context, cuBLAS handles and kernel choice: not part of any timing
+        small, small_folds = synthetic_iemocap(n=300, dim=32)
+        run_protocol(small, small_folds, load_config(None, ["optim.max_epochs=2", "protocol.seeds=[0]"]), device=device)
+        _sync(device)
     timings, results, loads = {}, {}, {}
     for engine in engines:
         ecfg = load_config(None, [*overrides, f"protocol.engine={engine}"])
@@ -374,14 +367,21 @@ def main(argv: list[str] | None = None) -> dict:
     if args.compare_precision:
         base = results.get("ensemble") if precision == "fp32" else None
         if base is None:
-            base = _timed(data, sessions, load_config(None, [*overrides, "optim.precision=fp32"]), device)[0]
-        other, secs, load = _timed(data, sessions, load_config(
-            None, [*overrides, "protocol.engine=ensemble", f"optim.precision={args.compare_precision}"]), device)
-        out["precision_agreement"] = {"precision": args.compare_precision, "against": "fp32", "seconds": secs,
-                                      "load_average": load, **compare(other, base, data)}
+            base = _timed(data, sessions, load_config(None, [*overrides, "protocol.engine=ensemble",
+                                                             "optim.precision=fp32"]), device)[0]
+        out["precision_agreement"] = []
+        for other_precision in compared:
+            other, secs, load = _timed(data, sessions, load_config(
+                None, [*overrides, "protocol.engine=ensemble", f"optim.precision={other_precision}"]), device)
+            out["precision_agreement"].append({"precision": other_precision, "against": "fp32", "seconds": secs,
+                                               "load_average": load, **compare(other, base, data)})
     if args.profile:
-        out["profile"] = profile_breakdown(data, sessions, load_config(None, [*overrides, "protocol.engine=ensemble"]),
-                                           device)
+        # A trace keeps every operator call: the whole protocol's would not fit in memory (one fold's 30
+        # epochs took over 24 GiB), and every epoch runs the same operators, so a few epochs show the mix.
+        epochs = min(args.profile_epochs, cfg.optim.max_epochs)
+        out["profile"] = profile_breakdown(data, sessions, load_config(
+            None, [*overrides, "protocol.engine=ensemble", f"optim.max_epochs={epochs}"]), device)
+        out["profile"]["epochs"] = epochs
     text = json.dumps(out, indent=2)
     print(text)
     if args.out:

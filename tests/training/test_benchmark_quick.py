@@ -58,3 +58,18 @@ def test_profile_categories():
     assert cat("aten::_softmax") == cat("aten::softmax") == cat("aten::sum") == "softmax_reduce"
     assert cat("aten::mul") == cat("aten::where") == "elementwise"
     assert cat("aten::copy_") == cat("aten::_to_copy") == "copy_alloc" and cat("aten::something_new") == "other"
+
+
+@pytest.mark.slow  # ~4 s
+def test_precision_comparisons_and_a_bounded_profile(tmp_path):
+    mod = _bench()
+    res = mod.main(["--quick", "--threads", "1", "--engines", "ensemble", "--device", "cpu",
+                    "--compare-precision", "tf32", "--profile", "--profile-epochs", "1"])
+    (agree,) = res["precision_agreement"]
+    # On a CPU tf32 is fp32: the same arithmetic, so the comparison finds nothing
+    assert agree["precision"] == "tf32" and agree["against"] == "fp32"
+    assert agree["max_abs_diff"] == 0 and agree["selected_epoch_mismatches"] == 0 and agree["argmax_flips"] == 0
+    prof = res["profile"]
+    assert prof["epochs"] == 1 and prof["by_category"]["gemm"]["seconds"] > 0
+    with pytest.raises(SystemExit):
+        mod.main(["--quick", "--compare-precision", "fp16"])

@@ -180,20 +180,26 @@ def _count_host_reads(counts: collections.Counter):
             setattr(torch.Tensor, n, fn)
 
 
-@pytest.mark.parametrize("engine", ["ensemble", "sequential"])
-def test_the_epoch_loop_reads_nothing_back(engine, monkeypatch):
-    """Inside the step loop of either engine, amber2 never reads a tensor's value on the host."""
+def _watch_step_loop(monkeypatch, engine: str, watch) -> list:
+    """Run every call of ``engine``'s step loop inside the context manager ``watch()``; returns the calls."""
     module = ensemble if engine == "ensemble" else single
     loop = module._train_epoch
-    in_loop: collections.Counter = collections.Counter()
     calls = []
 
     def watched(*args, **kwargs):
         calls.append(1)
-        with _count_host_reads(in_loop):
+        with watch():
             return loop(*args, **kwargs)
 
     monkeypatch.setattr(module, "_train_epoch", watched)
+    return calls
+
+
+@pytest.mark.parametrize("engine", ["ensemble", "sequential"])
+def test_the_epoch_loop_reads_nothing_back(engine, monkeypatch):
+    """Inside the step loop of either engine, amber2 never reads a tensor's value on the host."""
+    in_loop: collections.Counter = collections.Counter()
+    calls = _watch_step_loop(monkeypatch, engine, lambda: _count_host_reads(in_loop))
     data = make_set(n=120)
     cfg = load_config(None, [*BASE, f"protocol.engine={engine}", "optim.batch_size=8", "optim.patience=1",
                              "protocol.baseline=cbce"])
@@ -213,3 +219,47 @@ def test_host_reads_do_not_grow_with_steps(engine):
             run_protocol(data, np.arange(120) % 3, cfg, device="cpu")
         counts.append(c)
     assert counts[0] == counts[1], (dict(counts[0]), dict(counts[1]))
+
+
+class _SyncingOps(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records every operator that would make a GPU wait for the host or the host for the GPU.
+
+    Seen at the dispatcher, so torch's own code (optimisers, losses' internals) counts too:
+    ``lift_fresh`` is a tensor built from Python data (on a GPU: a blocking host-to-device copy),
+    ``_local_scalar_dense`` a value read back (``.item()``, ``bool()``), ``nonzero`` and the masked
+    selections have data-dependent shapes (the host must wait for the count).
+    """
+
+    SYNCING = ("lift_fresh", "lift_fresh_copy", "_local_scalar_dense", "nonzero", "masked_select",
+               "_unique2", "unique_dim", "repeat_interleave")
+
+    def __init__(self):
+        super().__init__()
+        self.seen: collections.Counter = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if name in self.SYNCING:
+            self.seen[name] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_dispatch_watch_sees_host_data():
+    with _SyncingOps() as mode:
+        x = torch.ones(3, 4)
+        x[:, [0, 2]].sum()  # a Python list as an index: a tensor from host data
+        x.sum().item()
+    assert mode.seen["lift_fresh"] >= 1 and mode.seen["_local_scalar_dense"] == 1
+
+
+@pytest.mark.parametrize("engine", ["ensemble", "sequential"])
+@pytest.mark.parametrize("options", [[], ["protocol.baseline=cbce", "loss.options.class_balanced=true",
+                                          "loss.options.null_expert=true"]])
+def test_the_step_loop_builds_no_tensor_from_host_data(engine, options, monkeypatch):
+    """At the dispatcher: no operator of the step loop would synchronise a GPU (CPU stand-in for the CUDA test)."""
+    mode = _SyncingOps()  # re-entered by every epoch: its counts add up
+    calls = _watch_step_loop(monkeypatch, engine, lambda: mode)
+    cfg = load_config(None, [*BASE, f"protocol.engine={engine}", "optim.batch_size=16", "optim.patience=1",
+                             *options])
+    run_protocol(make_set(n=120), np.arange(120) % 3, cfg, device="cpu")
+    assert calls and not mode.seen, dict(mode.seen)

@@ -17,6 +17,7 @@ Unset, it is ``tf32`` on CUDA and ``fp32`` elsewhere.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -24,7 +25,8 @@ import torch
 
 from amber2.encoders.base import resolve_device
 
-__all__ = ["PRECISIONS", "Precision", "autocast", "matmul_precision", "resolve_device", "resolve_precision"]
+__all__ = ["PRECISIONS", "Precision", "autocast", "matmul_precision", "measure_gemm_rate", "resolve_device",
+           "resolve_precision"]
 
 Precision = Literal["fp32", "tf32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
@@ -59,3 +61,48 @@ def autocast(precision: str, device: Any) -> contextlib.AbstractContextManager[A
     if precision != "bf16":
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+def measure_gemm_rate(m: int, k: int, n: int, device: Any = "cpu", precision: str = "fp32", trials: int = 5,
+                      seconds: float = 0.3) -> dict[str, Any]:
+    """The device's matrix-product rate at shape ``(m, k) @ (k, n)``: the best of ``trials`` timings.
+
+    Each trial repeats the product for about ``seconds`` and counts :math:`2mkn` floating-point
+    operations per product; the rate is FLOP/s. One timing swung by 2x between runs on a shared
+    machine (other processes, clock changes), so the best of several short trials estimates what the
+    device can do, and every trial is returned. On CUDA each trial ends with a synchronisation.
+    ``precision`` follows ``optim.precision``: ``tf32`` allows TF32 products, ``bf16`` multiplies
+    bfloat16 inputs.
+
+    Returns:
+        ``{"best": FLOP/s, "trials": [FLOP/s, ...], "shape": [m, k, n], "precision": precision}``.
+
+    Raises:
+        ValueError: A size, ``trials`` or ``seconds`` that is not positive, or an unknown precision.
+    """
+    if min(m, k, n, trials) < 1 or not seconds > 0:
+        raise ValueError(f"sizes and trials must be >= 1 and seconds > 0; got {(m, k, n)}, {trials}, {seconds}")
+    resolve_precision(precision, device)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a = torch.randn(m, k, device=device, dtype=dtype)
+    b = torch.randn(k, n, device=device, dtype=dtype)
+    cuda = str(device).startswith("cuda")
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    rates = []
+    with matmul_precision(precision):
+        for _ in range(3):  # first calls pick kernels and page memory in
+            a @ b
+        sync()
+        for _ in range(trials):
+            reps, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                for _ in range(8):
+                    a @ b
+                reps += 8
+                sync()
+            rates.append(2.0 * m * k * n * reps / (time.perf_counter() - t0))
+    return {"best": max(rates), "trials": rates, "shape": [m, k, n], "precision": precision}

@@ -185,7 +185,8 @@ class StackedObjective:
         total = (part.lambda_rai * terms.rai + part.lambda_mai * terms.mai).sum()
         if part.options.expert_fidelity:
             for e, val in terms.expert_rai.items():
-                total = total + part.lambda_rai * val[:, part.distinct[e]].sum()
+                # a device index: a Python list would be copied to the device, a synchronisation on a GPU
+                total = total + part.lambda_rai * val.index_select(1, part.distinct_index[e]).sum()
         return total
 
 
@@ -196,6 +197,7 @@ class _Amber2Set:
     Attributes:
         branches: ``{head: (S,) branch index of each objective of the set}``.
         distinct: ``{head: positions in the set of its distinct branches}`` (a shared expert counts once).
+        distinct_index: The same positions as index tensors on the device.
     """
 
     options: AmbER2Options
@@ -204,6 +206,7 @@ class _Amber2Set:
     kappa: torch.Tensor
     branches: dict[str, torch.Tensor]
     distinct: dict[str, list[int]]
+    distinct_index: dict[str, torch.Tensor]
 
     @classmethod
     def of(cls, cols: Sequence[int], objectives: Sequence[LossConfig], plan: Mapping[str, Sequence[int]],
@@ -219,6 +222,7 @@ class _Amber2Set:
             torch.tensor([objectives[o].kappa for o in cols], dtype=torch.float32, device=device),
             {h: torch.tensor([int(idx[o]) for o in cols], device=device) for h, idx in plan.items()},
             distinct,
+            {h: torch.tensor(v, dtype=torch.long, device=device) for h, v in distinct.items()},
         )
 
 

@@ -126,7 +126,9 @@ def train_run(
     model = AmbER2Model(model_config, seed=seed)  # initialised on the host: the same weights on any device
     model.set_input_stats(*input_stats({m: a[train_idx] for m, a in data.X.items()}))
     model.to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+    # fused: one kernel per step and the step counts on the device (the default keeps them on the host and
+    # reads them back each step); the same update as the ensemble's StackedAdamW
+    opt = torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay, fused=True)
     heads = list(model_config.head_names)
     student = model_config.student
     metric = METRICS[optim.selection_metric]
