@@ -23,6 +23,7 @@ def _runs(result):
 @pytest.mark.parametrize("extra", [
     [],                                                        # defaults: shared experts, CB-CE baseline
     ["optim.patience=2", "protocol.baseline=soft_ce"],         # early stopping, soft-CE baseline
+    ["optim.patience=1", "optim.lr=0.05"],                     # runs of a group stopping at different epochs
     ["loss.options.detach_experts=false", "loss.options.js=distance", "optim.selection_metric=r2"],  # no sharing
     # issue 15 point 5: the options beyond the paper, with and without a CB-CE baseline beside them
     ["loss.options.class_balanced=true", "loss.options.null_expert=true"],
@@ -95,3 +96,26 @@ def test_ensemble_keeps_loadable_states(small_set):
     x = {m: torch.from_numpy(a[sp.test]) for m, a in small_set.X.items()}
     probs = torch.softmax(model.eval()(x)["fusion"].double(), -1).detach().numpy()
     np.testing.assert_allclose(probs, run.heads["fusion"].test_pred, atol=1e-5)
+
+
+def test_early_stopping_keeps_the_fused_update(small_set, monkeypatch):
+    """Runs that stop early keep stepping with their group, so every step takes the fused AdamW path."""
+    from amber2.training.optim import StackedAdamW
+
+    taken = []
+    fused = StackedAdamW._fused_step
+
+    def watched(self, act):
+        taken.append(fused(self, act))
+        return taken[-1]
+
+    monkeypatch.setattr(StackedAdamW, "_fused_step", watched)
+    folds = np.arange(len(small_set)) % 3
+    cfg = load_config(None, [*TINY, "protocol.seeds=[0,1]", "optim.max_epochs=12", "optim.patience=1", "optim.lr=0.05",
+                             "protocol.grid={lambda_mai: [0.3, 0.7], kappa: [2.0, 8.0]}", "protocol.baseline=cbce"])
+    res = run_protocol(small_set, folds, cfg)
+    by_group: dict = {}
+    for r in res.runs:
+        by_group.setdefault((r.fold, r.seed), set()).add(r.epochs_trained)
+    assert any(len(e) > 1 for e in by_group.values())  # some runs of a group stopped before others
+    assert taken and all(taken)

@@ -219,7 +219,8 @@ class _EpochBatches:
     """One epoch's mini-batches of every group, built before the epoch's first step.
 
     Group ``g`` sees the order :func:`epoch_order` gives its run alone; a group whose epoch is over
-    (fewer training items) gets padding rows of weight 0 and its branches do not step. Everything the
+    (fewer training items) gets padding rows of weight 0 and its branches do not step. Branches of
+    runs that stopped early step with their group (nothing reads them again). Everything the
     steps read is built here and copied to the device once per epoch, so the step loop does no
     host-side work but indexing and never waits for the device.
 
@@ -249,7 +250,12 @@ class _EpochBatches:
                 idx[step, g] = np.pad(b if len(b) else o[:1], (0, B - max(len(b), 1)), mode="edge")
                 w[step, g, :len(b)] = 1.0
                 has_batch[g] = len(b) > 0
-            activity.append(grid.branch_activity(run_active & has_batch[:, None]))
+            # A group with a batch steps all its branches, also those of runs that stopped early: their
+            # weights are never read again (each result comes from the snapshot at its selected epoch),
+            # and stepping them keeps every branch of the group on one step count, so the fused AdamW
+            # update applies instead of the ~10-pass masked one (IEMOCAP size, two groups: 12 vs 43 ms).
+            steps_group = has_batch & run_active.any(axis=1)
+            activity.append(grid.branch_activity(np.repeat(steps_group[:, None], grid.n_objectives, axis=1)))
         device = opt.device
         masks = opt.masks(np.stack([opt.host_mask(a) for a in activity]))
         return cls(torch.from_numpy(idx).to(device), torch.from_numpy(w).to(device), tuple(masks))

@@ -2,7 +2,7 @@ r"""AdamW for stacked branches, with a per-branch update mask (decoupled weight 
 
 Implements exactly the update of ``torch.optim.AdamW`` (Loshchilov & Hutter, 2019) for every branch
 of a :class:`~amber2.model.stacked.StackedHeads`, where each branch keeps its own step count and may
-skip a step (its group has no mini-batch left in this epoch, or its runs stopped early):
+skip a step (e.g. its group has no mini-batch left in this epoch):
 
 .. math::
 
