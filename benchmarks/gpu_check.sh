@@ -2,13 +2,15 @@
 # Every GPU measurement of the training and extraction benchmarks, in one command (a borrowed GPU
 # machine is lent for minutes, so nothing here is interactive):
 #   1. the CUDA tests (tests/training/test_cuda.py: CPU-vs-CUDA agreement of both engines, step loops
-#      under torch.cuda.set_sync_debug_mode("error")) and the device tests;
+#      under torch.cuda.set_sync_debug_mode("error"));
 #   2. the IEMOCAP-size protocol on the GPU: 250 runs timed at fp32, then tf32 and bf16 with their
 #      agreement with fp32 (benchmarks/train_protocol.py);
 #   3. IEMOCAP-size extraction, wav2vec2-base + bert-base on 5,531 clips / 7 h (benchmarks/extract.py).
-# Logs and JSON go to $OUT (default runs/gpu-check). Each step has a time limit (together 570 s, under a
-# borrowed machine's 10 minutes per command) and a failed step does not stop the next; the exit status says
-# whether all passed.
+# Logs and JSON go to $OUT (default runs/gpu-check; 6 files). Each step has a time limit (together 550 s,
+# under a borrowed machine's 10 minutes per command), a failed step does not stop the next, and the
+# benchmarks save their JSON as they go (a step stopped at its limit leaves what it measured, marked
+# "complete": false); the exit status says whether all passed. Pick STEPS="tests train_protocol" (say) to
+# run some of them.
 #
 # On a machine without network whose Python lacks some of amber2's dependencies, put their wheels in .whl/
 # first (`make gpu-wheels` downloads them for CPython 3.12, manylinux x86-64): they are installed into a
@@ -36,15 +38,19 @@ failed=()
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $OUT/NAME.log
   local name=$1 limit=$2 t0=$SECONDS
   shift 2
+  case " ${STEPS:-environment tests train_protocol extract} " in
+    *" $name "*) ;;
+    *) echo "== $name: skipped (not in STEPS)"; return ;;
+  esac
   echo "== $name (limit ${limit} s): $*"
-  timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+  timeout -k 5 "$limit" "$@" >"$OUT/$name.log" 2>&1
   local rc=$?
   tail -n 5 "$OUT/$name.log"
   echo "== $name: exit $rc after $((SECONDS - t0)) s"
   [ "$rc" = 0 ] || failed+=("$name")
 }
 
-step environment 30 $PY -c "import sys, torch, transformers; print(sys.version.split()[0], 'torch', torch.__version__, \
+step environment 20 $PY -c "import sys, torch, transformers; print(sys.version.split()[0], 'torch', torch.__version__, \
 'transformers', transformers.__version__, 'cuda', torch.cuda.is_available(), \
 torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
 if [ "$QUICK" = 1 ]; then
@@ -53,7 +59,7 @@ if [ "$QUICK" = 1 ]; then
     --precision fp32 --compare-precision bf16 --out "$OUT/train_protocol.json"
   step extract 300 $PY benchmarks/extract.py --quick --device "$DEVICE" --out "$OUT/extract.json"
 else
-  step tests 120 $PY -m pytest -q -p no:cacheprovider tests/training/test_cuda.py
+  step tests 110 $PY -m pytest -q -p no:cacheprovider tests/training/test_cuda.py
   step train_protocol 180 $PY benchmarks/train_protocol.py --device "$DEVICE" --engines ensemble \
     --precision fp32 --compare-precision tf32,bf16 --profile --out "$OUT/train_protocol.json"
   step extract 240 $PY benchmarks/extract.py --iemocap --device "$DEVICE" --workdir /tmp/amber2-extract \

@@ -15,6 +15,8 @@ the same data with the same seeds. Prints and writes (``--out``) JSON with:
   implementation of the same arithmetic can train the protocol faster than ``batched_floor_seconds``
   here. ``--arithmetic-only`` prints just this block;
 - ``achieved_gflops`` and ``gemm_share`` (achieved / measured GEMM rate) of each engine timed;
+- ``complete``: False in a file written while the benchmark was still running (it saves after each
+  stage, so a run stopped at a time limit leaves what it measured);
 - ``load_average`` (``os.getloadavg``) before and after every timing: on a shared machine a timing
   under load is slower than the machine, and ratios measured in the same run are the figures to trust;
 - with ``--compare-precision bf16`` (or ``tf32``, or ``tf32,bf16``): the ensemble trained again at each
@@ -27,9 +29,10 @@ the same data with the same seeds. Prints and writes (``--out``) JSON with:
   runs the same operators.
 
 ``--device cuda`` runs everything on a GPU (default: a GPU when present), with the default precision
-of that device (tf32 on CUDA) unless ``--precision`` says otherwise; a small untimed protocol runs first
-there (CUDA context, library handles, kernel choice), and the GEMM rate is measured with as many rows as
-one step's batched product has (all groups train at once on a GPU).
+of that device (tf32 on CUDA) unless ``--precision`` says otherwise; an untimed one-epoch run of the first
+fold comes first there (CUDA context, library handles, kernels of these shapes), and the GEMM rate is
+measured as the batched product of one step (``torch.bmm`` over all groups, which train at once on a GPU,
+each with its own weights: ``gemm_batch``).
 
 Usage::
 
@@ -165,17 +168,19 @@ def protocol_arithmetic(data: LabeledSet, folds: np.ndarray, cfg, threads: int, 
 
     # The GEMM rate at the ensemble's shape: one mini-batch through the first layer of every branch. On a
     # CPU the batched product runs group by group (one product of this shape each); on a GPU the groups of
-    # a chunk (all of them by default) are one kernel, measured as one product with as many rows.
+    # a chunk (all of them by default) are one batched kernel, each group with its own weights: measured
+    # as that torch.bmm, which moves more memory per FLOP than one 2-D product with as many rows.
     torch.set_num_threads(threads)
     d0 = next(iter(dims.values()))
     cols = first_layer_columns(mc, objectives) // len(dims)  # one modality's block of the stacked first layer
-    rows = cfg.optim.batch_size
+    batch = 1
     if not str(device).startswith("cpu"):
-        chunk = cfg.protocol.max_groups_per_chunk or default_chunk(mc, objectives, rows, device)
-        rows *= min(len(splits) * n_seeds, chunk)
-    shape = [rows, d0, max(cols, H)]
+        chunk = cfg.protocol.max_groups_per_chunk or default_chunk(mc, objectives, cfg.optim.batch_size, device)
+        batch = min(len(splits) * n_seeds, chunk)
+    shape = [cfg.optim.batch_size, d0, max(cols, H)]
     load = os.getloadavg()
-    measured = measure_gemm_rate(*shape, device=device, precision=resolve_precision(cfg.optim.precision, device))
+    measured = measure_gemm_rate(*shape, device=device, precision=resolve_precision(cfg.optim.precision, device),
+                                 batch=batch)
     rate = measured["best"]
     return {
         "sequential_gflop": seq / 1e9,
@@ -185,6 +190,7 @@ def protocol_arithmetic(data: LabeledSet, folds: np.ndarray, cfg, threads: int, 
         "gemm_gflops_trials": [r / 1e9 for r in measured["trials"]],
         "gemm_load_average": [*load, *os.getloadavg()],
         "gemm_shape": shape,
+        "gemm_batch": batch,
         "sequential_floor_seconds": seq / rate,
         "batched_floor_seconds": ens / rate,
     }
@@ -312,6 +318,8 @@ def main(argv: list[str] | None = None) -> dict:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     cfg = load_config(None, overrides)
     precision = resolve_precision(cfg.optim.precision, device)
+    if args.profile_epochs < 1:
+        ap.error(f"--profile-epochs must be >= 1, got {args.profile_epochs}")
     compared = [c.strip() for c in (args.compare_precision or "").split(",") if c.strip()]
     if any(c not in ("tf32", "bf16") for c in compared):
         ap.error(f"--compare-precision takes tf32 and/or bf16, got {args.compare_precision!r}")
@@ -322,9 +330,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(arithmetic, indent=2))
         return arithmetic
 
-    if device.startswith("cuda"):  # CUDA context, cuBLAS handles and kernel choice: not part of any timing
-        small, small_folds = synthetic_iemocap(n=300, dim=32)
-        run_protocol(small, small_folds, load_config(None, ["optim.max_epochs=2", "protocol.seeds=[0]"]), device=device)
+    if device.startswith("cuda"):  # CUDA context, cuBLAS handles, kernels of these shapes: not part of any timing
+        first_fold = int(np.unique(sessions)[0])
+        run_protocol(data, sessions, load_config(None, [*overrides, "optim.max_epochs=1", "protocol.seeds=[0]",
+                                                        f"protocol.folds=[{first_fold}]"]), device=device)
         _sync(device)
     timings, results, loads = {}, {}, {}
     for engine in engines:
@@ -361,9 +370,17 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": device_name(device),
         "python": sys.version.split()[0],
     }
+    def save(complete: bool) -> None:
+        """Write what is measured so far (a run stopped at a time limit still leaves its figures)."""
+        if args.out:
+            from amber2.utils.io import atomic_write_text
+
+            atomic_write_text(args.out, json.dumps({**out, "complete": complete}, indent=2) + "\n")
+
     if set(engines) == {"ensemble", "sequential"}:
         out["speedup"] = timings["sequential"] / timings["ensemble"]
         out.update(compare(results["ensemble"], results["sequential"], data))
+    save(complete=False)
     if args.compare_precision:
         base = results.get("ensemble") if precision == "fp32" else None
         if base is None:
@@ -375,6 +392,7 @@ def main(argv: list[str] | None = None) -> dict:
                 None, [*overrides, "protocol.engine=ensemble", f"optim.precision={other_precision}"]), device)
             out["precision_agreement"].append({"precision": other_precision, "against": "fp32", "seconds": secs,
                                                "load_average": load, **compare(other, base, data)})
+            save(complete=False)
     if args.profile:
         # A trace keeps every operator call: the whole protocol's would not fit in memory (one fold's 30
         # epochs took over 24 GiB), and every epoch runs the same operators, so a few epochs show the mix.
@@ -382,12 +400,9 @@ def main(argv: list[str] | None = None) -> dict:
         out["profile"] = profile_breakdown(data, sessions, load_config(
             None, [*overrides, "protocol.engine=ensemble", f"optim.max_epochs={epochs}"]), device)
         out["profile"]["epochs"] = epochs
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.out:
-        from amber2.utils.io import atomic_write_text
-
-        atomic_write_text(args.out, text + "\n")
+    out["complete"] = True
+    save(complete=True)
+    print(json.dumps(out, indent=2))
     return out
 
 

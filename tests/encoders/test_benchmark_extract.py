@@ -62,8 +62,9 @@ def test_gemm_rate_is_the_best_of_its_trials():
     torch.set_num_threads(1)
     r = measure_gemm_rate(64, 64, 64, trials=3, seconds=0.02)
     assert len(r["trials"]) == 3 and r["best"] == max(r["trials"]) > 0
-    assert r["shape"] == [64, 64, 64] and r["precision"] == "fp32"
-    with pytest.raises(ValueError, match="sizes and trials"):
+    assert r["shape"] == [64, 64, 64] and r["precision"] == "fp32" and r["batch"] == 1
+    assert measure_gemm_rate(16, 32, 8, trials=1, seconds=0.01, batch=3)["batch"] == 3  # torch.bmm of 3 pairs
+    with pytest.raises(ValueError, match="sizes, batch and trials"):
         measure_gemm_rate(0, 64, 64)
     with pytest.raises(ValueError, match="precision must be one of"):
         measure_gemm_rate(8, 8, 8, precision="fp16")

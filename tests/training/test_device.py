@@ -227,7 +227,10 @@ class _SyncingOps(torch.utils._python_dispatch.TorchDispatchMode):
     Seen at the dispatcher, so torch's own code (optimisers, losses' internals) counts too:
     ``lift_fresh`` is a tensor built from Python data (on a GPU: a blocking host-to-device copy),
     ``_local_scalar_dense`` a value read back (``.item()``, ``bool()``), ``nonzero`` and the masked
-    selections have data-dependent shapes (the host must wait for the count).
+    selections have data-dependent shapes (the host must wait for the count). What a CPU run cannot
+    show: a copy of an existing host tensor to the device (on a CPU there is no copy) and the
+    ``nonzero`` inside indexing by a boolean mask. ``tests/training/test_cuda.py``, under
+    ``torch.cuda.set_sync_debug_mode("error")`` on a GPU, is the check that sees everything.
     """
 
     SYNCING = ("lift_fresh", "lift_fresh_copy", "_local_scalar_dense", "nonzero", "masked_select",

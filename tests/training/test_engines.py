@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from amber2.training.config import load_config
 from amber2.training.ensemble import branch_plan
@@ -119,3 +120,46 @@ def test_early_stopping_keeps_the_fused_update(small_set, monkeypatch):
         by_group.setdefault((r.fold, r.seed), set()).add(r.epochs_trained)
     assert any(len(e) > 1 for e in by_group.values())  # some runs of a group stopped before others
     assert taken and all(taken)
+
+
+@pytest.mark.parametrize("extra", [[], ["loss.options.detach_experts=false"],
+                                   ["loss.options.class_balanced=true", "loss.options.null_expert=true"]])
+def test_stopped_branches_never_reach_live_runs(small_set, monkeypatch, extra):
+    """Branches of stopped runs keep stepping; filling them with NaN before every epoch changes no live result."""
+    from amber2.training import ensemble
+
+    seen: dict = {}
+    of, train = ensemble._EpochBatches.of.__func__, ensemble._train_epoch
+
+    def batches(cls, grid, epoch, batch_size, run_active, opt):
+        seen.update(grid=grid, active=run_active.copy())
+        return of(cls, grid, epoch, batch_size, run_active, opt)
+
+    def poisoned(model, *args):
+        grid, active = seen["grid"], seen["active"]
+        with torch.no_grad():
+            for h, idx in grid.plan.items():
+                for k in set(idx):
+                    users = [o for o, kk in enumerate(idx) if kk == k]
+                    for g in np.flatnonzero(~active[:, users].any(axis=1)):
+                        seen["poisoned"] = seen.get("poisoned", 0) + 1
+                        for v in model.branch_views(h, k).values():
+                            v[g].fill_(float("nan"))
+        return train(model, *args)
+
+    folds = np.arange(len(small_set)) % 3
+    cfg = load_config(None, [*TINY, "protocol.seeds=[0,1]", "optim.max_epochs=8", "optim.patience=1", "optim.lr=0.05",
+                             "protocol.grid={lambda_mai: [0.3, 0.7], kappa: [2.0, 8.0]}", "protocol.baseline=cbce",
+                             *extra])
+    clean = _runs(run_protocol(small_set, folds, cfg))
+    monkeypatch.setattr(ensemble._EpochBatches, "of", classmethod(batches))
+    monkeypatch.setattr(ensemble, "_train_epoch", poisoned)
+    dirty = _runs(run_protocol(small_set, folds, cfg))
+    assert seen.get("poisoned", 0) > 0  # some branch belonged to stopped runs only while its group trained on
+    for key, a in clean.items():
+        b = dirty[key]
+        assert a.epochs_trained == b.epochs_trained, key
+        for h in a.heads:
+            assert a.heads[h].epoch == b.heads[h].epoch, (key, h)
+            np.testing.assert_array_equal(a.heads[h].val_pred, b.heads[h].val_pred)
+            np.testing.assert_array_equal(a.heads[h].test_pred, b.heads[h].test_pred)

@@ -64,28 +64,34 @@ def autocast(precision: str, device: Any) -> contextlib.AbstractContextManager[A
 
 
 def measure_gemm_rate(m: int, k: int, n: int, device: Any = "cpu", precision: str = "fp32", trials: int = 5,
-                      seconds: float = 0.3) -> dict[str, Any]:
+                      seconds: float = 0.3, batch: int = 1) -> dict[str, Any]:
     """The device's matrix-product rate at shape ``(m, k) @ (k, n)``: the best of ``trials`` timings.
 
     Each trial repeats the product for about ``seconds`` and counts :math:`2mkn` floating-point
-    operations per product; the rate is FLOP/s. One timing swung by 2x between runs on a shared
-    machine (other processes, clock changes), so the best of several short trials estimates what the
-    device can do, and every trial is returned. On CUDA each trial ends with a synchronisation.
-    ``precision`` follows ``optim.precision``: ``tf32`` allows TF32 products, ``bf16`` multiplies
-    bfloat16 inputs.
+    operations per product (times ``batch``); the rate is FLOP/s. With ``batch > 1`` the product is
+    ``torch.bmm`` of ``batch`` independent pairs, ``(batch, m, k) @ (batch, k, n)``: as many weight
+    matrices as products, which moves more memory per FLOP than one large 2-D product. One timing
+    swung by 2x between runs on a shared machine (other processes, clock changes), so the best of
+    several short trials estimates what the device can do, and every trial is returned. On CUDA each
+    trial ends with a synchronisation. ``precision`` follows ``optim.precision``: ``tf32`` allows TF32
+    products, ``bf16`` multiplies bfloat16 inputs.
 
     Returns:
-        ``{"best": FLOP/s, "trials": [FLOP/s, ...], "shape": [m, k, n], "precision": precision}``.
+        ``{"best": FLOP/s, "trials": [FLOP/s, ...], "shape": [m, k, n], "batch": batch,
+        "precision": precision}``.
 
     Raises:
-        ValueError: A size, ``trials`` or ``seconds`` that is not positive, or an unknown precision.
+        ValueError: A size, ``batch``, ``trials`` or ``seconds`` that is not positive, or an unknown
+            precision.
     """
-    if min(m, k, n, trials) < 1 or not seconds > 0:
-        raise ValueError(f"sizes and trials must be >= 1 and seconds > 0; got {(m, k, n)}, {trials}, {seconds}")
+    if min(m, k, n, trials, batch) < 1 or not seconds > 0:
+        raise ValueError(f"sizes, batch and trials must be >= 1 and seconds > 0; got {(m, k, n)}, batch {batch}, "
+                         f"{trials} trials, {seconds} s")
     resolve_precision(precision, device)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    a = torch.randn(m, k, device=device, dtype=dtype)
-    b = torch.randn(k, n, device=device, dtype=dtype)
+    lead = (batch,) if batch > 1 else ()
+    a = torch.randn(*lead, m, k, device=device, dtype=dtype)
+    b = torch.randn(*lead, k, n, device=device, dtype=dtype)
     cuda = str(device).startswith("cuda")
 
     def sync() -> None:
@@ -104,5 +110,5 @@ def measure_gemm_rate(m: int, k: int, n: int, device: Any = "cpu", precision: st
                     a @ b
                 reps += 8
                 sync()
-            rates.append(2.0 * m * k * n * reps / (time.perf_counter() - t0))
-    return {"best": max(rates), "trials": rates, "shape": [m, k, n], "precision": precision}
+            rates.append(2.0 * batch * m * k * n * reps / (time.perf_counter() - t0))
+    return {"best": max(rates), "trials": rates, "shape": [m, k, n], "batch": batch, "precision": precision}

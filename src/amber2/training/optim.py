@@ -169,13 +169,13 @@ class StackedAdamW:
     def _fused_step(self, act: np.ndarray) -> bool:
         """The common case in one fused pass per tensor: every branch of a group steps together.
 
-        When, in every group, all branches are active or all inactive and share one step count
-        (no early stopping so far), each group's slice of each parameter is an ordinary AdamW
-        tensor with one step count: ``torch._fused_adamw_`` (the kernel behind
-        ``torch.optim.AdamW(fused=True)``) updates the active groups in a single read-write pass,
-        instead of the ~10 passes of the masked update. When every group steps with the same count,
-        whole tensors go to the kernel (fewest launches). Returns False when that does not apply.
-        The decision reads only the host copies of the masks and counts.
+        When, in every group, all branches are active or all inactive and share one step count (the ensemble
+        keeps it so: a group steps all its branches or none), each group's slice of each parameter is an
+        ordinary AdamW tensor with one step count: ``torch._fused_adamw_`` (the kernel behind
+        ``torch.optim.AdamW(fused=True)``) updates the active groups in a single read-write pass, instead of
+        the ~10 passes of the masked update. When every group steps with the same count, whole tensors go to
+        the kernel (fewest launches). Returns False when that does not apply. The decision reads only the
+        host copies of the masks and counts.
         """
         fused = getattr(torch, "_fused_adamw_", None)
         if fused is None or not self.use_fused:
