@@ -15,6 +15,9 @@ the same data with the same seeds. Prints and writes (``--out``) JSON with:
   implementation of the same arithmetic can train the protocol faster than ``batched_floor_seconds``
   here. ``--arithmetic-only`` prints just this block;
 - ``achieved_gflops`` and ``gemm_share`` (achieved / measured GEMM rate) of each engine timed;
+- ``host_work``: operators dispatched per training step (all, and those that compute: kernel launches
+  on a GPU, each a few microseconds of host time) and outside the steps, counted on the same protocol
+  at 8-wide embeddings for one epoch (``--host-work-only`` prints just this block);
 - ``complete``: False in a file written while the benchmark was still running (it saves after each
   stage, so a run stopped at a time limit leaves what it measured);
 - ``load_average`` (``os.getloadavg``) before and after every timing: on a shared machine a timing
@@ -252,6 +255,49 @@ def profile_breakdown(data: LabeledSet, folds: np.ndarray, cfg, device: str) -> 
             "load_average": [*load, *os.getloadavg()]}
 
 
+def host_work(data: LabeledSet, folds: np.ndarray, cfg, device: str) -> dict:
+    """Operators the ensemble dispatches per training step and outside the steps, for one epoch.
+
+    On a GPU each computing operator is a kernel the host launches (a few microseconds of host time
+    whatever the tensor size), so for a step of many small operators the count, not the arithmetic, sets
+    the pace. The count depends on the objectives and the code, not on the widths or the number of groups,
+    so it is taken on the same protocol (every fold, seed and objective in one ensemble) with 8-wide
+    embeddings and heads and one epoch: seconds on any device.
+    """
+    from amber2.training import ensemble
+    from amber2.training.device import OperatorCount
+
+    narrow = LabeledSet(list(data.ids), {m: np.ascontiguousarray(x[:, :8]) for m, x in data.X.items()}, data.Y,
+                        list(data.classes), groups=data.groups)
+    ncfg = load_config(None, ["optim.max_epochs=1", "model.hidden=8", "model.fusion_dim=8",
+                              "protocol.engine=ensemble", "protocol.max_groups_per_chunk=1000",
+                              f"optim.precision={resolve_precision(cfg.optim.precision, device)}",
+                              f"optim.batch_size={cfg.optim.batch_size}"])
+    step_ops, steps = OperatorCount(), []
+    loop = ensemble._train_epoch
+
+    def counted(*args, **kwargs):
+        steps.append(len(args[4]))  # the epoch's mini-batches
+        with step_ops:
+            return loop(*args, **kwargs)
+
+    ensemble._train_epoch = counted
+    try:
+        with OperatorCount() as all_ops:
+            run_protocol(narrow, folds, ncfg, device=device)
+    finally:
+        ensemble._train_epoch = loop
+    n = max(1, sum(steps))
+    return {
+        "steps_per_epoch": sum(steps),
+        "operators_per_step": step_ops.total / n,
+        "computing_operators_per_step": step_ops.compute / n,
+        "top_computing_operators_per_step": {k: v / n for k, v in step_ops.by_op.most_common(12)},
+        "operators_outside_steps_one_epoch_run": all_ops.total - step_ops.total,
+        "computing_operators_outside_steps_one_epoch_run": all_ops.compute - step_ops.compute,
+    }
+
+
 def compare(a, b, data: LabeledSet) -> dict:
     """How two results of the same runs differ: validation metrics, test metrics, epochs, argmax decisions."""
     va, vb = _val_metrics(a, data), _val_metrics(b, data)
@@ -298,6 +344,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="extra config override, e.g. protocol.max_groups_per_chunk=5 (repeatable)")
     ap.add_argument("--arithmetic-only", action="store_true",
                     help="print the protocol's arithmetic and time floors, train nothing")
+    ap.add_argument("--host-work-only", action="store_true",
+                    help="print the operators dispatched per training step (host work on a GPU), time nothing")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
@@ -324,6 +372,10 @@ def main(argv: list[str] | None = None) -> dict:
     if any(c not in ("tf32", "bf16") for c in compared):
         ap.error(f"--compare-precision takes tf32 and/or bf16, got {args.compare_precision!r}")
 
+    if args.host_work_only:
+        work = host_work(data, sessions, cfg, device)
+        print(json.dumps(work, indent=2))
+        return work
     arithmetic = protocol_arithmetic(data, sessions, cfg, args.threads, device)
     log.info("arithmetic: %s", json.dumps(arithmetic))
     if args.arithmetic_only:
@@ -364,6 +416,7 @@ def main(argv: list[str] | None = None) -> dict:
         "dims": data.dims,
         "threads": args.threads,
         "arithmetic": arithmetic,
+        "host_work": host_work(data, sessions, cfg, device),
         "torch": torch.__version__,
         "device": device,
         "precision": precision,

@@ -121,3 +121,51 @@ def test_errors():
         js_divergence(np.ones(3) / 3, torch.ones(3) / 3)
     with pytest.raises(ValueError, match="eps"):
         kl_divergence(torch.ones(3) / 3, torch.ones(3) / 3, eps=-1.0)
+
+
+def _masked_js_reference(p: torch.Tensor, q: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """The masked expression traced by autograd (what the fused node replaces), kept here as the reference."""
+    def term(a, b):
+        a, b = torch.broadcast_tensors(a, b)
+        ok = (a > 0) & (b > 0)
+        a_safe, b_safe = torch.where(ok, a, torch.ones_like(a)), torch.where(ok, b, torch.ones_like(b))
+        return torch.where(ok, a_safe * (torch.log(a_safe) - torch.log(b_safe)), torch.zeros_like(a_safe))
+    m = 0.5 * (p + q)
+    return 0.5 * term(p, m).sum(dim=dim) + 0.5 * term(q, m).sum(dim=dim)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shapes,dim", [(((30, 5), (30, 5)), -1), (((6, 1, 30, 4), (6, 3, 30, 4)), -1),
+                                        (((30, 4), (2, 30, 4)), -1), (((5, 30), (5, 30)), 0)])
+def test_fused_js_equals_the_masked_expression(shapes, dim, dtype):
+    """Values and both gradients (zeros in p, in q, in both; broadcast arguments; another class axis)."""
+    gen = torch.Generator().manual_seed(3)
+    ps, qs = shapes
+    p, q = dists_with_zeros(gen, ps, dtype), dists_with_zeros(gen, qs, dtype)
+    if dim != -1:
+        p, q = p.movedim(-1, dim).contiguous(), q.movedim(-1, dim).contiguous()
+    if dim == -1:
+        q[..., 0, :] = p[..., 0, :]  # identical rows, zeros at the same classes
+    for a in (p, q):
+        a.requires_grad_(True)
+    w = torch.rand(torch.broadcast_shapes(p.sum(dim).shape, q.sum(dim).shape), generator=gen, dtype=dtype)
+    got = js_divergence(p, q, dim=dim)
+    gp, gq = torch.autograd.grad((got * w).sum(), (p, q))
+    ref = _masked_js_reference(p, q, dim)
+    rp, rq = torch.autograd.grad((ref * w).sum(), (p, q))
+    tol = {"atol": 1e-6, "rtol": 1e-5} if dtype == torch.float32 else {"atol": 1e-13, "rtol": 1e-12}
+    torch.testing.assert_close(got, ref, **tol)
+    torch.testing.assert_close(gp, rp, **tol)
+    torch.testing.assert_close(gq, rq, **tol)
+    assert bool((p == 0).any()) and bool((q == 0).any())
+
+
+def test_fused_js_gradient_only_where_asked():
+    gen = torch.Generator().manual_seed(4)
+    y = dists_with_zeros(gen, (8, 4))
+    z = torch.randn(8, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    s = torch.softmax(z, -1)
+    (g,) = torch.autograd.grad(js_divergence(y, s).sum(), (z,), retain_graph=True)
+    (r,) = torch.autograd.grad(_masked_js_reference(y, s).sum(), (z,))
+    torch.testing.assert_close(g, r)
+    assert y.grad is None

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from amber2.cli import app
 from amber2.training import ensemble, single
 from amber2.training.config import ConfigError, load_config
-from amber2.training.device import autocast, matmul_precision, resolve_precision
+from amber2.training.device import OperatorCount, autocast, matmul_precision, resolve_precision
 from amber2.training.fit import fit_model
 from amber2.training.protocol import default_chunk, grid_objectives, run_protocol
 
@@ -266,3 +266,32 @@ def test_the_step_loop_builds_no_tensor_from_host_data(engine, options, monkeypa
                              *options])
     run_protocol(make_set(n=120), np.arange(120) % 3, cfg, device="cpu")
     assert calls and not mode.seen, dict(mode.seen)
+
+
+def test_operator_count_separates_views_from_compute():
+    x = torch.ones(4, 3)
+    with OperatorCount() as ops:
+        y = x.view(3, 4).t().detach()  # views only
+        (y * 2).sum()
+    assert ops.compute == 2 and ops.total >= 5 and dict(ops.by_op) == {"mul": 1, "sum": 1}
+
+
+@pytest.mark.parametrize("options", [[], ["loss.options.class_balanced=true", "loss.options.null_expert=true"]])
+def test_the_ensemble_step_stays_a_few_hundred_operators(options, monkeypatch):
+    """On a GPU each computing operator of a step is a kernel the host launches: for the paper's protocol
+    that host time, not the arithmetic, set the pace (H200: 17.9 s with ~630 per step). The loss is written
+    to keep the count low (fused JS, heads stacked, weights normalised once); this pins it."""
+    ops, steps = OperatorCount(), []
+    loop = ensemble._train_epoch
+
+    def counted(*args, **kwargs):
+        steps.append(len(args[4]))  # the epoch's batches
+        with ops:
+            return loop(*args, **kwargs)
+
+    monkeypatch.setattr(ensemble, "_train_epoch", counted)
+    cfg = load_config(None, [*BASE, "protocol.engine=ensemble", "optim.batch_size=16", "protocol.baseline=cbce",
+                             *options])
+    run_protocol(make_set(n=120), np.arange(120) % 3, cfg, device="cpu")
+    per_step = ops.compute / sum(steps)
+    assert per_step <= 240, (per_step, ops.by_op.most_common(10))

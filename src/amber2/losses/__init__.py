@@ -27,7 +27,9 @@ from amber2.losses.divergence import (
 from amber2.losses.teacher_student import (
     AmbER2LossTerms,
     AmbER2Options,
+    AmbER2PerSample,
     amber2_loss,
+    amber2_per_sample,
     expert_distances,
     expert_weights,
     modality_alignment,
@@ -37,7 +39,9 @@ from amber2.losses.teacher_student import (
 __all__ = [
     "AmbER2LossTerms",
     "AmbER2Options",
+    "AmbER2PerSample",
     "amber2_loss",
+    "amber2_per_sample",
     "cb_ce_loss",
     "class_balanced_weights",
     "effective_number_weights",

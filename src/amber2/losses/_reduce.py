@@ -8,10 +8,11 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["as_hyperparameter", "trusted_values", "weighted_mean"]
+__all__ = ["as_hyperparameter", "broadcast_shape", "trusted_values", "weighted_mean"]
 
 #: Whether the losses check tensor *values* (non-negative weights, finite hyperparameters). Each such
 #: check reads a tensor on the host: on a GPU it waits for the device. Shape checks always run.
@@ -31,6 +32,21 @@ def trusted_values() -> Iterator[None]:
         yield
     finally:
         _CHECK_VALUES.reset(token)
+
+
+def broadcast_shape(*shapes: tuple[int, ...]) -> torch.Size:
+    """The broadcast shape of ``shapes`` (numpy's rule, which is torch's).
+
+    ``torch.broadcast_shapes`` goes through torch's Python reference implementation (~0.2 ms a call,
+    several calls per training step); numpy's takes ~4 us.
+
+    Raises:
+        RuntimeError: The shapes do not broadcast (the error torch raises).
+    """
+    try:
+        return torch.Size(np.broadcast_shapes(*(tuple(s) for s in shapes)))
+    except ValueError as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 def weighted_mean(x: Tensor, sample_weight: Any | None = None, *, dim: int = -1) -> Tensor:
@@ -112,7 +128,7 @@ def as_hyperparameter(
         shape_ok = t.shape[-1] in (1, batch)
         if shape_ok:
             try:
-                shape_ok = torch.broadcast_shapes(t.shape, per_sample_shape) == per_sample_shape
+                shape_ok = broadcast_shape(t.shape, per_sample_shape) == per_sample_shape
             except RuntimeError:
                 shape_ok = False
         if not shape_ok:

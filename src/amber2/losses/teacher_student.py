@@ -30,13 +30,15 @@ import torch
 from pydantic import BaseModel, ConfigDict, StrictBool
 from torch import Tensor
 
-from amber2.losses._reduce import as_hyperparameter, weighted_mean
+from amber2.losses._reduce import as_hyperparameter, broadcast_shape, weighted_mean
 from amber2.losses.divergence import js_distance, js_divergence
 
 __all__ = [
     "AmbER2LossTerms",
     "AmbER2Options",
+    "AmbER2PerSample",
     "amber2_loss",
+    "amber2_per_sample",
     "expert_distances",
     "expert_weights",
     "modality_alignment",
@@ -198,7 +200,7 @@ def expert_distances(experts: Sequence[Tensor], y: Tensor, *, js: JSKind = "dive
     """
     fn = _js_fn(js)
     ds = [fn(p, y) for p in experts]
-    shape = torch.broadcast_shapes(*(d.shape for d in ds)) if ds else y.shape[:-1]
+    shape = broadcast_shape(*(d.shape for d in ds)) if ds else y.shape[:-1]
     if not ds:
         return y.new_zeros((*shape, 0))
     return torch.stack([torch.broadcast_to(d, shape) for d in ds], dim=-1)
@@ -250,10 +252,10 @@ def modality_alignment(s: Tensor, experts: Sequence[Tensor], u: Tensor, *, js: J
     if u.shape[-1] != len(experts):
         raise ValueError(f"u has {u.shape[-1]} expert weights on its last axis but {len(experts)} experts")
     if not experts:
-        return torch.zeros(torch.broadcast_shapes(s.shape[:-1], u.shape[:-1]), dtype=s.dtype, device=s.device)
+        return torch.zeros(broadcast_shape(s.shape[:-1], u.shape[:-1]), dtype=s.dtype, device=s.device)
     fn = _js_fn(js)
     terms = [fn(s, p) for p in experts]
-    shape = torch.broadcast_shapes(*(t.shape for t in terms), u.shape[:-1])
+    shape = broadcast_shape(*(t.shape for t in terms), u.shape[:-1])
     stacked = torch.stack([torch.broadcast_to(t, shape) for t in terms], dim=-1)
     return (u * stacked).sum(dim=-1)
 
@@ -301,7 +303,7 @@ def _check_heads(probs: Mapping[str, Tensor], y: Tensor, student: str) -> torch.
                 f"{tuple(y.shape)}"
             )
     try:
-        full = torch.broadcast_shapes(y.shape, *(p.shape for p in probs.values()))
+        full = broadcast_shape(y.shape, *(p.shape for p in probs.values()))
     except RuntimeError:
         shapes = ", ".join(f"{k}: {tuple(v.shape)}" for k, v in probs.items())
         raise ValueError(
@@ -384,6 +386,75 @@ def amber2_loss(
         >>> terms.experts, tuple(terms.u.shape)
         (('audio', 'text'), (1, 2))
     """
+    ps = amber2_per_sample(probs, y, student=student, lambda_rai=lambda_rai, lambda_mai=lambda_mai, kappa=kappa,
+                           options=options, class_weights=class_weights, prior=prior)
+    total_i = ps.lambda_rai * ps.rai + ps.lambda_mai * ps.mai
+    if ps.options.expert_fidelity and ps.experts:
+        total_i = total_i + ps.lambda_rai * sum(ps.expert_rai.values())
+    shape = ps.shape
+    total_i = torch.broadcast_to(total_i, shape)
+    return AmbER2LossTerms(
+        total=weighted_mean(total_i, sample_weight),
+        rai=weighted_mean(torch.broadcast_to(ps.rai, shape), sample_weight),
+        mai=weighted_mean(torch.broadcast_to(ps.mai, shape), sample_weight),
+        expert_rai={m: weighted_mean(v, sample_weight) for m, v in ps.expert_rai.items()},
+        u=ps.u,
+        D=ps.D,
+        experts=ps.experts,
+        student=student,
+        options=ps.options,
+    )
+
+
+@dataclass(frozen=True)
+class AmbER2PerSample:
+    r"""The terms of :func:`amber2_loss` per sample, before the batch mean (see :func:`amber2_per_sample`).
+
+    Attributes:
+        rai: :math:`JS(y_i \| s_i)` (times :math:`\omega_i` with ``class_balanced``), shape ``(..., B)``
+            (broadcastable against ``shape``).
+        mai: :math:`\sum_m u_{im} JS(s_i \| \bar p_{im})` (times :math:`\omega_i`).
+        expert_rai: ``{expert: JS(y_i || p_{im})}`` (times :math:`\omega_i`), each of its expert's shape.
+        u: Expert weights ``(*shape, M)``.
+        D: :math:`D_{im} = JS(p_{im} \| y_i)` ``(*shape, M)``.
+        experts: Expert names in the order of the last axis of ``u`` and ``D``.
+        lambda_rai: The validated :math:`\lambda_{RAI}` (a float or a tensor broadcastable to ``shape``).
+        lambda_mai: The validated :math:`\lambda_{MAI}`.
+        shape: The per-sample shape ``(..., B)``.
+        options: The options.
+    """
+
+    rai: Tensor
+    mai: Tensor
+    expert_rai: dict[str, Tensor]
+    u: Tensor
+    D: Tensor
+    experts: tuple[str, ...]
+    lambda_rai: float | Tensor
+    lambda_mai: float | Tensor
+    shape: torch.Size
+    options: AmbER2Options
+
+
+def amber2_per_sample(
+    probs: Mapping[str, Tensor],
+    y: Tensor,
+    *,
+    student: str,
+    lambda_rai: float | Tensor = 1.0,
+    lambda_mai: float | Tensor = 0.5,
+    kappa: float | Tensor = 4.0,
+    options: AmbER2Options = AmbER2Options(),
+    class_weights: Tensor | None = None,
+    prior: Tensor | None = None,
+) -> AmbER2PerSample:
+    r"""The per-sample terms of the AmbER² loss; :func:`amber2_loss` is their weighted batch mean.
+
+    Same arguments, shape rules and errors as :func:`amber2_loss` (without ``sample_weight``). A trainer
+    that sums many runs' losses (the batched ensemble) reduces these terms itself, in fewer operations.
+    JS is symmetric, so each expert's :math:`D_m = JS(p_m \| y)` is its rater-fidelity value
+    :math:`JS(y \| p_m)`, computed once.
+    """
     opts = options
     if not isinstance(opts, AmbER2Options):
         raise TypeError(f"options must be an AmbER2Options; got {type(opts).__name__}")
@@ -395,12 +466,19 @@ def amber2_loss(
     expert_probs = [probs[m] for m in experts]
 
     omega = _class_balance(y, class_weights, s) if opts.class_balanced else None
-    rai_i = _times(rater_fidelity(y, s, js=opts.js), omega)
-    expert_rai_i = {m: _times(rater_fidelity(y, p, js=opts.js), omega)
-                    for m, p in zip(experts, expert_probs, strict=True)}
+    # Heads of one shape (every trainer's case) go through each JS as one stacked tensor: the same values,
+    # a third of the operators (on a GPU, of the kernel launches).
+    stack = bool(experts) and all(p.shape == s.shape for p in expert_probs)
+    if stack:
+        fid_all = rater_fidelity(y, torch.stack([s, *expert_probs]), js=opts.js)  # (1 + M, *per_sample)
+        rai_raw, *fidelity = fid_all.unbind(0)
+    else:
+        rai_raw, fidelity = rater_fidelity(y, s, js=opts.js), [rater_fidelity(y, p, js=opts.js) for p in expert_probs]
+    rai_i = _times(rai_raw, omega)
+    expert_rai_i = {m: _times(f, omega) for m, f in zip(experts, fidelity, strict=True)}
     if experts:
-        D = expert_distances(expert_probs, y, js=opts.js)
-        D = torch.broadcast_to(D, (*per_sample, len(experts)))
+        D = (fid_all[1:].movedim(0, -1) if stack
+             else torch.stack([torch.broadcast_to(f, per_sample) for f in fidelity], dim=-1))
         if opts.null_expert:
             D0 = torch.broadcast_to(_js_fn(opts.js)(_prior(prior, s), y), per_sample).unsqueeze(-1)
             D_all = torch.cat([D, D0], dim=-1)
@@ -408,26 +486,14 @@ def amber2_loss(
         else:
             u = expert_weights(D.detach() if opts.detach_weights else D, kappa)
         teachers = [p.detach() for p in expert_probs] if opts.detach_experts else expert_probs
-        mai_i = _times(modality_alignment(s, teachers, u, js=opts.js), omega)
+        if stack:  # sum_m u_m JS(s || p_m), the experts stacked on a leading axis
+            to_teachers = _js_fn(opts.js)(s, torch.stack(teachers)).movedim(0, -1)
+            mai_i = _times((u * to_teachers).sum(dim=-1), omega)
+        else:
+            mai_i = _times(modality_alignment(s, teachers, u, js=opts.js), omega)
     else:
         as_hyperparameter(kappa, "kappa", per_sample, s)  # validate even when unused
         D = s.new_zeros((*per_sample, 0))
         u = s.new_zeros((*per_sample, 0))
         mai_i = s.new_zeros(per_sample)
-
-    total_i = lam_r * rai_i + lam_m * mai_i
-    if opts.expert_fidelity and experts:
-        total_i = total_i + lam_r * sum(expert_rai_i.values())
-    total_i = torch.broadcast_to(total_i, per_sample)
-    return AmbER2LossTerms(
-        total=weighted_mean(total_i, sample_weight),
-        rai=weighted_mean(torch.broadcast_to(rai_i, per_sample), sample_weight),
-        mai=weighted_mean(torch.broadcast_to(mai_i, per_sample), sample_weight),
-        expert_rai={m: weighted_mean(v, sample_weight) for m, v in expert_rai_i.items()},
-        u=u,
-        D=D,
-        experts=experts,
-        student=student,
-        options=opts,
-    )
-
+    return AmbER2PerSample(rai_i, mai_i, expert_rai_i, u, D, experts, lam_r, lam_m, per_sample, opts)

@@ -189,9 +189,9 @@ class StackedHeads(nn.Module):
         return v
 
     @torch.no_grad()
-    def load_branch(self, head: str, k: int, g: int, model: AmbER2Model) -> None:
-        """Copy ``model``'s weights of ``head`` into branch ``k`` of group ``g``."""
-        sd = model.state_dict()
+    def load_branch(self, head: str, k: int, g: int, model: AmbER2Model | Mapping[str, torch.Tensor]) -> None:
+        """Copy ``model``'s weights of ``head`` (the model or its state dict) into branch ``k`` of group ``g``."""
+        sd = model if isinstance(model, Mapping) else model.state_dict()
         for key, view in self.branch_views(head, k).items():
             view[g].copy_(_from_linear(sd, key, self.config))
 
@@ -209,6 +209,7 @@ class StackedHeads(nn.Module):
         G = len(next(iter(sources.values())))
         layout = BranchLayout(G, {h: len(sources[h][0]) for h in config.head_names})
         st = cls(config, layout)
+        states: dict[int, Mapping[str, torch.Tensor]] = {}  # one state dict per source model (shared by branches)
         for h in config.head_names:
             if len(sources[h]) != G:
                 raise ValueError(f"head {h!r}: expected {G} groups of sources, got {len(sources[h])}")
@@ -216,7 +217,9 @@ class StackedHeads(nn.Module):
                 if len(models) != layout.branches[h]:
                     raise ValueError(f"head {h!r}, group {g}: uneven branch counts across groups")
                 for k, model in enumerate(models):
-                    st.load_branch(h, k, g, model)
+                    if id(model) not in states:
+                        states[id(model)] = model.state_dict()
+                    st.load_branch(h, k, g, states[id(model)])
         return st
 
     def branch_column_owner(self, name: str) -> list[tuple[str, int, slice]] | None:

@@ -16,17 +16,19 @@ Unset, it is ``tf32`` on CUDA and ``fp32`` elsewhere.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from amber2.encoders.base import resolve_device
 
-__all__ = ["PRECISIONS", "Precision", "autocast", "matmul_precision", "measure_gemm_rate", "resolve_device",
-           "resolve_precision"]
+__all__ = ["PRECISIONS", "OperatorCount", "Precision", "autocast", "matmul_precision", "measure_gemm_rate",
+           "resolve_device", "resolve_precision"]
 
 Precision = Literal["fp32", "tf32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
@@ -112,3 +114,35 @@ def measure_gemm_rate(m: int, k: int, n: int, device: Any = "cpu", precision: st
                 sync()
             rates.append(2.0 * batch * m * k * n * reps / (time.perf_counter() - t0))
     return {"best": max(rates), "trials": rates, "shape": [m, k, n], "batch": batch, "precision": precision}
+
+
+class OperatorCount(TorchDispatchMode):
+    """Counts the operators torch dispatches inside the block (``with OperatorCount() as ops: ...``).
+
+    On a GPU every computing operator is at least one kernel launch that the host issues, a few
+    microseconds of host time each whatever the tensor's size: for a training step of small tensors that
+    host time, not the device's arithmetic, sets the pace. Views (``view``, ``expand``, ``detach``,
+    ``select`` ...) compute nothing but still pass the dispatcher.
+
+    Attributes:
+        total: Every dispatched operator.
+        compute: Operators that compute (not views): kernels on a GPU.
+        by_op: ``compute`` per operator name.
+    """
+
+    #: Operators that only build another view of the same storage but are not flagged as views.
+    _METADATA = frozenset({"_unsafe_view", "_reshape_alias", "alias"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+        self.compute = 0
+        self.by_op: collections.Counter[str] = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.total += 1
+        name = func.overloadpacket.__name__
+        if not func.is_view and name not in self._METADATA:
+            self.compute += 1
+            self.by_op[name] += 1
+        return func(*args, **(kwargs or {}))

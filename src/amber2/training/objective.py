@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from amber2.losses import AmbER2Options, amber2_loss, cb_ce_loss, class_balanced_weights, soft_cross_entropy
+from amber2.losses import (
+    AmbER2Options,
+    amber2_loss,
+    amber2_per_sample,
+    cb_ce_loss,
+    class_balanced_weights,
+    soft_cross_entropy,
+)
 from amber2.training.config import LossConfig
 
 __all__ = ["StackedObjective", "class_prior_for", "class_weights_for", "head_loss", "run_loss", "selection_units",
@@ -54,11 +61,13 @@ def head_loss(
     *,
     class_weights: torch.Tensor | None = None,
     sample_weight: torch.Tensor | None = None,
+    reduction: str = "mean",
 ) -> torch.Tensor:
     r"""A baseline's loss on one head: CB-CE (``cbce``) or soft cross-entropy (``soft_ce``).
 
     ``cbce``: :math:`-\sum_c w_c\, y_c \log \mathrm{softmax}(z)_c` (class-balanced weights ``w``);
-    ``soft_ce``: :math:`-\sum_c y_c \log \mathrm{softmax}(z)_c`; both averaged over the batch.
+    ``soft_ce``: :math:`-\sum_c y_c \log \mathrm{softmax}(z)_c`; both averaged over the batch
+    (``reduction="mean"``) or per sample (``"none"``).
 
     Raises:
         ValueError: ``cbce`` without class weights, or a kind that is not a per-head baseline.
@@ -66,9 +75,9 @@ def head_loss(
     if kind == "cbce":
         if class_weights is None:
             raise ValueError("cbce needs class weights (from the fold's training labels)")
-        return cb_ce_loss(logits, y, class_weights, sample_weight=sample_weight)
+        return cb_ce_loss(logits, y, class_weights, sample_weight=sample_weight, reduction=reduction)
     if kind == "soft_ce":
-        return soft_cross_entropy(logits, y, sample_weight=sample_weight)
+        return soft_cross_entropy(logits, y, sample_weight=sample_weight, reduction=reduction)
     raise ValueError(f"{kind!r} is not a per-head baseline objective (cbce, soft_ce)")
 
 
@@ -161,32 +170,47 @@ class StackedObjective:
     def __call__(
         self, logits: Mapping[str, torch.Tensor], y: torch.Tensor, sample_weight: torch.Tensor
     ) -> torch.Tensor:
-        """The loss summed over runs: logits ``{head: (G, K_h, B, C)}``, ``y (G, B, C)``, weights ``(G, B)``."""
+        r"""The loss summed over runs: logits ``{head: (G, K_h, B, C)}``, ``y (G, B, C)``, weights ``(G, B)``.
+
+        Every run's term is a weighted batch mean, :math:`\sum_i w_i \ell_i / \sum_i w_i`, computed as
+        :math:`\sum_i \hat w_i \ell_i` with the weights normalised once per step,
+        :math:`\hat w_i = w_i / \sum_j w_j` (a group without a batch has all weights 0 and adds 0). Padding
+        rows repeat real items, so their terms are finite and weight 0 drops them exactly.
+        """
         total = logits[self.heads[0]].new_zeros(())
-        y4, sw3 = y.unsqueeze(1), sample_weight.unsqueeze(1)  # (G, 1, B, C), (G, 1, B)
+        y4 = y.unsqueeze(1)  # (G, 1, B, C)
+        w = sample_weight / sample_weight.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(sample_weight.dtype).tiny)
+        w3 = w.unsqueeze(1)  # (G, 1, B)
         for part in self.amber2_sets:
-            total = total + self._amber2_set(part, logits, y4, sw3)
+            total = total + self._amber2_set(part, logits, y4, w3)
         for o in self.baselines:
-            kind = self.objectives[o].kind
-            for h in self.heads:
-                lg = logits[h][:, self._host_plan[h][o]]  # (G, B, C); a Python index: no device read
-                total = total + head_loss(kind, lg, y, class_weights=self.class_weights,
-                                          sample_weight=sample_weight).sum()
+            # every head's logits of this objective as one (G, heads, B, C) tensor: one loss evaluation
+            # (branches picked by Python indices: no device read)
+            lg = torch.stack([logits[h][:, self._host_plan[h][o]] for h in self.heads], dim=1)
+            cw = None if self.class_weights is None else self.class_weights.unsqueeze(1)
+            per_sample = head_loss(self.objectives[o].kind, lg, y4, reduction="none", class_weights=cw)
+            total = total + (per_sample * w3).sum()
         return total
 
     def _amber2_set(self, part: _Amber2Set, logits: Mapping[str, torch.Tensor], y4: torch.Tensor,
-                    sw3: torch.Tensor) -> torch.Tensor:
+                    w3: torch.Tensor) -> torch.Tensor:
+        r"""One set of AmbER² objectives, summed over its runs.
+
+        :math:`\sum_{runs} \mathrm{mean}_w(\lambda_{RAI} L_{RAI,i} + \lambda_{MAI} L_{MAI,i})` plus each
+        distinct expert's :math:`\lambda_{RAI}\, \mathrm{mean}_w JS(y_i \| p_{m,i})` once (``w3``: normalised
+        weights ``(G, 1, B)``).
+        """
         probs = {h: torch.softmax(logits[h].index_select(1, part.branches[h]), dim=-1) for h in self.heads}
-        terms = amber2_loss(
+        ps = amber2_per_sample(
             probs, y4, student=self.student, lambda_rai=part.lambda_rai, lambda_mai=part.lambda_mai.view(1, -1, 1),
-            kappa=part.kappa.view(1, -1, 1), options=part.options, sample_weight=sw3,
+            kappa=part.kappa.view(1, -1, 1), options=part.options,
             class_weights=None if self.class_weights is None else self.class_weights.unsqueeze(1), prior=self.prior,
         )
-        total = (part.lambda_rai * terms.rai + part.lambda_mai * terms.mai).sum()
+        total = ((part.lambda_rai * ps.rai + ps.lambda_mai * ps.mai) * w3).sum()
         if part.options.expert_fidelity:
-            for e, val in terms.expert_rai.items():
+            for e, val in ps.expert_rai.items():
                 # a device index: a Python list would be copied to the device, a synchronisation on a GPU
-                total = total + part.lambda_rai * val.index_select(1, part.distinct_index[e]).sum()
+                total = total + part.lambda_rai * (val.index_select(1, part.distinct_index[e]) * w3).sum()
         return total
 
 

@@ -115,7 +115,8 @@ def validation_split(
                                  labels=(ids, data.Y[train_idx]))
     except FoldError as exc:
         raise DataError(f"fold {fold}: {exc}") from exc
-    is_val = np.isin(np.asarray(ids, dtype=object), np.asarray(val, dtype=object))
+    held_out = set(val)  # a hash lookup per id: np.isin on object arrays takes ~0.1 s per fold at IEMOCAP size
+    is_val = np.fromiter((i in held_out for i in ids), dtype=bool, count=len(ids))
     if not is_val.any() or is_val.all():
         raise DataError(f"fold {fold}: the validation split is empty or takes every training item")
     return np.sort(train_idx[~is_val]), np.sort(train_idx[is_val])
