@@ -17,7 +17,8 @@ the same data with the same seeds. Prints and writes (``--out``) JSON with:
 - ``achieved_gflops`` and ``gemm_share`` (achieved / measured GEMM rate) of each engine timed;
 - ``host_work``: operators dispatched per training step (all, and those that compute: kernel launches
   on a GPU, each a few microseconds of host time) and outside the steps, counted on the same protocol
-  at 8-wide embeddings for one epoch (``--host-work-only`` prints just this block);
+  at 8-wide embeddings for one epoch, and ``host_seconds_per_step``: the time of a step whose arithmetic
+  is negligible (one item per group, 8 wide) on this device (``--host-work-only`` prints just this block);
 - ``complete``: False in a file written while the benchmark was still running (it saves after each
   stage, so a run stopped at a time limit leaves what it measured);
 - ``load_average`` (``os.getloadavg``) before and after every timing: on a shared machine a timing
@@ -255,46 +256,63 @@ def profile_breakdown(data: LabeledSet, folds: np.ndarray, cfg, device: str) -> 
             "load_average": [*load, *os.getloadavg()]}
 
 
-def host_work(data: LabeledSet, folds: np.ndarray, cfg, device: str) -> dict:
-    """Operators the ensemble dispatches per training step and outside the steps, for one epoch.
+def host_work(data: LabeledSet, folds: np.ndarray, overrides: list[str], cfg, device: str) -> dict:
+    """What the host does to issue the ensemble's training steps: operators per step, and their time.
 
     On a GPU each computing operator is a kernel the host launches (a few microseconds of host time
-    whatever the tensor size), so for a step of many small operators the count, not the arithmetic, sets
-    the pace. The count depends on the objectives and the code, not on the widths or the number of groups,
-    so it is taken on the same protocol (every fold, seed and objective in one ensemble) with 8-wide
-    embeddings and heads and one epoch: seconds on any device.
+    whatever the tensor size), so for a step of many small operators the host, not the arithmetic, sets
+    the pace. The count depends on the objectives and the code, not on the widths or the number of groups:
+    it is taken on the same protocol (``overrides``; every fold, seed and objective in one ensemble) with 8-wide
+    embeddings and heads, one epoch. The time is that of one epoch of the same protocol on every 8th item
+    with mini-batches of one, where the arithmetic is negligible: the host's cost of one step on this device.
     """
     from amber2.training import ensemble
     from amber2.training.device import OperatorCount
 
     narrow = LabeledSet(list(data.ids), {m: np.ascontiguousarray(x[:, :8]) for m, x in data.X.items()}, data.Y,
                         list(data.classes), groups=data.groups)
-    ncfg = load_config(None, ["optim.max_epochs=1", "model.hidden=8", "model.fusion_dim=8",
-                              "protocol.engine=ensemble", "protocol.max_groups_per_chunk=1000",
-                              f"optim.precision={resolve_precision(cfg.optim.precision, device)}",
-                              f"optim.batch_size={cfg.optim.batch_size}"])
-    step_ops, steps = OperatorCount(), []
+    base = [*overrides, "optim.max_epochs=1", "model.hidden=8", "model.fusion_dim=8", "protocol.engine=ensemble",
+            "protocol.max_groups_per_chunk=1000", f"optim.precision={resolve_precision(cfg.optim.precision, device)}"]
+    step_ops, steps, seconds = OperatorCount(), [], []
     loop = ensemble._train_epoch
+    counting = True
 
-    def counted(*args, **kwargs):
+    def watched(*args, **kwargs):
         steps.append(len(args[4]))  # the epoch's mini-batches
-        with step_ops:
-            return loop(*args, **kwargs)
+        if counting:
+            with step_ops:
+                return loop(*args, **kwargs)
+        _sync(device)
+        t0 = time.perf_counter()
+        out = loop(*args, **kwargs)
+        _sync(device)
+        seconds.append(time.perf_counter() - t0)
+        return out
 
-    ensemble._train_epoch = counted
+    ensemble._train_epoch = watched
     try:
         with OperatorCount() as all_ops:
-            run_protocol(narrow, folds, ncfg, device=device)
+            run_protocol(narrow, folds, load_config(None, [*base, f"optim.batch_size={cfg.optim.batch_size}"]),
+                         device=device)
+        counted_steps, counting = sum(steps), False
+        steps.clear()
+        # every 8th item, one per mini-batch: as many steps as above at 8 items each, on tensors of a few
+        # hundred numbers (a CPU's softmax and log still cost microseconds there; a GPU's cost nothing)
+        few = np.arange(0, len(narrow), 8)
+        run_protocol(narrow.subset(few), np.asarray(folds)[few], load_config(None, [*base, "optim.batch_size=1"]),
+                     device=device)
     finally:
         ensemble._train_epoch = loop
-    n = max(1, sum(steps))
+    n = max(1, counted_steps)
     return {
-        "steps_per_epoch": sum(steps),
+        "steps_per_epoch": counted_steps,
         "operators_per_step": step_ops.total / n,
         "computing_operators_per_step": step_ops.compute / n,
         "top_computing_operators_per_step": {k: v / n for k, v in step_ops.by_op.most_common(12)},
         "operators_outside_steps_one_epoch_run": all_ops.total - step_ops.total,
         "computing_operators_outside_steps_one_epoch_run": all_ops.compute - step_ops.compute,
+        "host_seconds_per_step": sum(seconds) / max(1, sum(steps)),
+        "host_timing": f"one epoch, {sum(steps)} steps of one item per group, 8 wide: negligible arithmetic",
     }
 
 
@@ -372,15 +390,22 @@ def main(argv: list[str] | None = None) -> dict:
     if any(c not in ("tf32", "bf16") for c in compared):
         ap.error(f"--compare-precision takes tf32 and/or bf16, got {args.compare_precision!r}")
 
+    def only(block: dict) -> dict:
+        """Print (and write to ``--out``) one block of the benchmark, measured alone."""
+        block = {**block, "device": device, "machine": device_name(device), "torch": torch.__version__}
+        if args.out:
+            from amber2.utils.io import atomic_write_text
+
+            atomic_write_text(args.out, json.dumps(block, indent=2) + "\n")
+        print(json.dumps(block, indent=2))
+        return block
+
     if args.host_work_only:
-        work = host_work(data, sessions, cfg, device)
-        print(json.dumps(work, indent=2))
-        return work
+        return only(host_work(data, sessions, overrides, cfg, device))
     arithmetic = protocol_arithmetic(data, sessions, cfg, args.threads, device)
     log.info("arithmetic: %s", json.dumps(arithmetic))
     if args.arithmetic_only:
-        print(json.dumps(arithmetic, indent=2))
-        return arithmetic
+        return only(arithmetic)
 
     if device.startswith("cuda"):  # CUDA context, cuBLAS handles, kernels of these shapes: not part of any timing
         first_fold = int(np.unique(sessions)[0])
@@ -416,7 +441,7 @@ def main(argv: list[str] | None = None) -> dict:
         "dims": data.dims,
         "threads": args.threads,
         "arithmetic": arithmetic,
-        "host_work": host_work(data, sessions, cfg, device),
+        "host_work": host_work(data, sessions, overrides, cfg, device),
         "torch": torch.__version__,
         "device": device,
         "precision": precision,

@@ -48,6 +48,18 @@ def test_single_engine_writes_out_with_rates_and_load(tmp_path):
     assert len(ar["gemm_gflops_trials"]) == 5 and ar["gemm_gflops_measured"] == max(ar["gemm_gflops_trials"])
     share = saved["gemm_share"]["batched"]
     assert share == pytest.approx(saved["achieved_gflops"]["batched"] / ar["gemm_gflops_measured"])
+    work = saved["host_work"]  # operators per step of the same protocol (2-point grid + CB-CE)
+    assert work["steps_per_epoch"] > 0 and 0 < work["computing_operators_per_step"] < work["operators_per_step"]
+    assert work["computing_operators_per_step"] <= 240 and work["host_seconds_per_step"] > 0
+
+
+@pytest.mark.slow  # ~2 s
+def test_host_work_only_writes_out(tmp_path):
+    out = tmp_path / "host.json"
+    res = _bench().main(["--quick", "--threads", "1", "--device", "cpu", "--host-work-only", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved == json.loads(json.dumps(res)) and saved["device"] == "cpu"
+    assert "batched_seconds" not in saved and saved["top_computing_operators_per_step"]
 
 
 def test_profile_categories():
