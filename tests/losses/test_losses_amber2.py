@@ -265,3 +265,21 @@ def test_input_errors():
     with pytest.raises(TypeError, match="AmbER2Options"):
         amber2_loss(probs, y, student="fusion", options={"js": "distance"})
     assert math.isfinite(amber2_loss(probs, y, student="fusion").total.sum().item())
+
+
+@pytest.mark.parametrize("null_expert", [False, True])
+@pytest.mark.parametrize("g", [2, 3])  # 3 = 1 + the number of experts: the stacked axis must not meet y's
+def test_targets_with_more_leading_axes_than_the_heads(g, null_expert):
+    """Heads (B, C) against targets (G, B, C): each target row scored as on its own."""
+    _, logits = make_batch(11)
+    gen = torch.Generator().manual_seed(12)
+    y = torch.nn.functional.one_hot(torch.randint(0, 4, (g, 6, 3), generator=gen), 4).double().mean(-2)
+    opts = AmbER2Options(null_expert=null_expert)
+    prior = y.mean(dim=(0, 1))
+    terms = amber2_loss(probs_of(logits), y, student="fusion", options=opts, prior=prior)
+    assert terms.total.shape == (g,) and terms.D.shape == (g, 6, 2)
+    for i in range(g):
+        one = amber2_loss(probs_of(logits), y[i], student="fusion", options=opts, prior=prior)
+        torch.testing.assert_close(terms.total[i], one.total)
+        torch.testing.assert_close(terms.D[i], one.D)
+        torch.testing.assert_close(terms.mai[i], one.mai)

@@ -169,3 +169,38 @@ def test_fused_js_gradient_only_where_asked():
     (r,) = torch.autograd.grad(_masked_js_reference(y, s).sum(), (z,))
     torch.testing.assert_close(g, r)
     assert y.grad is None
+
+
+def test_fused_js_where_the_mixture_underflows():
+    """a = 2^-149 beside 0: m = a / 2 rounds to 0; the masked expression drops that term (value and gradient)."""
+    prev = torch.set_flush_denormal(False)
+    try:
+        tiny = torch.tensor(2.0**-149, dtype=torch.float32)
+        assert tiny > 0 and tiny * 0.5 == 0
+        p = torch.tensor([[float(tiny), 0.5, 0.5 - float(tiny), 0.0]], dtype=torch.float32, requires_grad=True)
+        q = torch.tensor([[0.0, 0.25, 0.25, 0.5]], dtype=torch.float32, requires_grad=True)
+        got = js_divergence(p, q)
+        gp, gq = torch.autograd.grad(got.sum(), (p, q))
+        ref = _masked_js_reference(p, q)
+        rp, rq = torch.autograd.grad(ref.sum(), (p, q))
+        assert torch.isfinite(got).all() and torch.isfinite(gp).all() and torch.isfinite(gq).all()
+        torch.testing.assert_close(got, ref)
+        torch.testing.assert_close(gp, rp)
+        torch.testing.assert_close(gq, rq)
+    finally:
+        torch.set_flush_denormal(bool(prev))
+
+
+def test_fused_js_positive_dim_with_broadcast_arguments():
+    gen = torch.Generator().manual_seed(5)
+    p = dists_with_zeros(gen, (5, 5)).T.contiguous()  # classes along axis 0 of p, axis 1 of the broadcast shape
+    q = dists_with_zeros(gen, (3, 5, 5)).transpose(1, 2).contiguous()
+    torch.testing.assert_close(js_divergence(p, q, dim=1), _masked_js_reference(p, q, dim=1))
+    torch.testing.assert_close(js_divergence(p, q, dim=-2), _masked_js_reference(p, q, dim=-2))
+
+
+def test_fused_js_refuses_a_second_derivative():
+    z = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    y = torch.softmax(torch.randn(3, 4, dtype=torch.float64), -1)
+    with pytest.raises(RuntimeError, match="no second derivative"):
+        torch.autograd.grad(js_divergence(y, torch.softmax(z, -1)).sum(), (z,), create_graph=True)

@@ -29,6 +29,8 @@ def _runs(result):
     # issue 15 point 5: the options beyond the paper, with and without a CB-CE baseline beside them
     ["loss.options.class_balanced=true", "loss.options.null_expert=true"],
     ["loss.options.class_balanced=true", "protocol.baseline=soft_ce", "loss.options.detach_weights=false"],
+    # Eq. 6 exactly: experts get zero gradients (weight decay only) in both engines
+    ["loss.options.expert_fidelity=false"],
 ])
 def test_ensemble_equals_sequential(small_set, extra):
     folds = np.arange(len(small_set)) % 3

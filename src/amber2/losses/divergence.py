@@ -110,23 +110,29 @@ class _JSDivergence(torch.autograd.Function):
         m = (p + q) * 0.5
         log_m = torch.log(m)
         # a * (ln a - ln m) is NaN exactly where a = 0 (0 * -inf, or 0 * (-inf - -inf)): those terms are 0.
+        # Where m underflows to 0 beside a tiny a > 0 (a = 2^-149, m = a / 2 rounds to 0), a * (ln a - ln m) is
+        # +inf: the masked expression drops that term too (it needs m > 0).
         dp = torch.log(p) - log_m
         dq = torch.log(q) - log_m
-        tp = torch.nan_to_num(p * dp, nan=0.0)
-        tq = torch.nan_to_num(q * dq, nan=0.0)
+        tp = torch.nan_to_num(p * dp, nan=0.0, posinf=0.0)
+        tq = torch.nan_to_num(q * dq, nan=0.0, posinf=0.0)
         ctx.save_for_backward(p, q, m, dp, dq)
         return (tp + tq).sum(dim=-1) * 0.5
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:  # type: ignore[override]
+        if torch.is_grad_enabled():  # autograd runs a backward with grad mode on only for create_graph=True
+            raise RuntimeError("js_divergence has no second derivative (its gradient is written by hand); "
+                               "differentiate the masked expression instead")
         p, q, m, dp, dq = ctx.saved_tensors
         g = grad.unsqueeze(-1)
+        m_pos = m > 0
         out: list[Tensor | None] = [None, None]
         for i, (a, d) in enumerate(((p, dp), (q, dq))):
             if not ctx.needs_input_grad[i]:
                 continue
-            # -1/2 where a = 0 < m (the m term alone), 0 where m = 0, 1/2 (ln a - ln m) elsewhere
-            local = torch.where(a > 0, d, (m > 0).to(d.dtype).neg()) * 0.5
+            # 1/2 (ln a - ln m) where a > 0 and m > 0, -1/2 where a = 0 < m (the m term alone), 0 where m = 0
+            local = torch.where((a > 0) & m_pos, d, m_pos.to(d.dtype).neg()) * 0.5
             out[i] = (g * local).sum_to_size(a.shape)
         return out[0], out[1]
 
@@ -161,7 +167,9 @@ def js_divergence(p: Tensor, q: Tensor, *, dim: int = -1, base: float = math.e) 
     """
     _check_pair(p, q, dim)
     log_base = _log_base(base)
-    if dim not in (-1, p.ndim - 1) or dim not in (-1, q.ndim - 1):
+    if dim >= 0:  # an axis of the broadcast shape, counted from the end in each argument
+        dim -= max(p.ndim, q.ndim)
+    if dim != -1:
         p, q = p.movedim(dim, -1), q.movedim(dim, -1)
     js = _JSDivergence.apply(p, q)
     return js if log_base == 1.0 else js / log_base

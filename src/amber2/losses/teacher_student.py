@@ -468,12 +468,18 @@ def amber2_per_sample(
     omega = _class_balance(y, class_weights, s) if opts.class_balanced else None
     # Heads of one shape (every trainer's case) go through each JS as one stacked tensor: the same values,
     # a third of the operators (on a GPU, of the kernel launches).
-    stack = bool(experts) and all(p.shape == s.shape for p in expert_probs)
+    # (y must not have more axes than the heads: the stacking axis would meet one of y's.)
+    stack = bool(experts) and y.ndim <= s.ndim and all(p.shape == s.shape for p in expert_probs)
+    # Stacked, an expert is part of the student's autograd graph: when none of its terms reaches the loss
+    # (expert_fidelity off, detached weights and teachers) its gradient is zeros, not None, so an optimiser
+    # still applies weight decay to it, as the batched ensemble (whose stacked weights always get a
+    # gradient) does.
     if stack:
         fid_all = rater_fidelity(y, torch.stack([s, *expert_probs]), js=opts.js)  # (1 + M, *per_sample)
         rai_raw, *fidelity = fid_all.unbind(0)
     else:
-        rai_raw, fidelity = rater_fidelity(y, s, js=opts.js), [rater_fidelity(y, p, js=opts.js) for p in expert_probs]
+        rai_raw = rater_fidelity(y, s, js=opts.js)
+        fidelity = [rater_fidelity(y, p, js=opts.js) for p in expert_probs]
     rai_i = _times(rai_raw, omega)
     expert_rai_i = {m: _times(f, omega) for m, f in zip(experts, fidelity, strict=True)}
     if experts:
