@@ -295,3 +295,36 @@ def test_the_ensemble_step_stays_a_few_hundred_operators(options, monkeypatch):
     run_protocol(make_set(n=120), np.arange(120) % 3, cfg, device="cpu")
     per_step = ops.compute / sum(steps)
     assert per_step <= 240, (per_step, ops.by_op.most_common(10))
+
+
+@pytest.mark.parametrize("name", ["js", "js_div"])
+def test_selection_scores_on_the_device_equal_the_registry_metric(name):
+    """The ensemble scores `js`/`js_div` where the predictions are; per group it is the numpy metric."""
+    from amber2.metrics import METRICS
+
+    gen = torch.Generator().manual_seed(0)
+    G, K, L, C = 3, 4, 9, 4
+    probs = torch.softmax(torch.randn(G, K, L, C, generator=gen, dtype=torch.float64) * 3, dim=-1)
+    probs[0, 1, 2] = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64)  # exact zeros in a prediction
+    votes = torch.randint(0, C, (G, L, 3), generator=gen)
+    targets = torch.nn.functional.one_hot(votes, C).double().mean(-2)  # 3 raters: exact zeros
+    counts = [9, 5, 1]
+    mask = torch.arange(L).unsqueeze(0) < torch.tensor(counts).unsqueeze(1)
+    got = ensemble.device_selection_scores(name, probs, targets, mask).numpy()
+    for g, n in enumerate(counts):
+        want = METRICS[name].set_fn(targets[g, :n].numpy(), probs[g, :, :n].numpy())
+        np.testing.assert_allclose(got[g], want, rtol=1e-12, atol=1e-15)
+
+
+def test_host_and_device_selection_metrics_pick_the_same_epochs(monkeypatch):
+    """The same protocol scored by the device path and by the registry's numpy metric on the host."""
+    cfg = load_config(None, [*BASE, "protocol.engine=ensemble", "optim.batch_size=16", "optim.patience=1"])
+    data, folds = make_set(n=120), np.arange(120) % 3
+    on_device = run_protocol(data, folds, cfg, device="cpu")
+    monkeypatch.setattr(ensemble, "_DEVICE_METRICS", {})  # every metric on the host
+    on_host = run_protocol(data, folds, cfg, device="cpu")
+    for a, b in zip(on_device.runs, on_host.runs, strict=True):
+        for h in a.heads:
+            assert a.heads[h].epoch == b.heads[h].epoch
+            np.testing.assert_allclose(a.heads[h].history, b.heads[h].history, rtol=1e-12)
+            np.testing.assert_array_equal(a.heads[h].test_pred, b.heads[h].test_pred)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from amber2.losses import trusted_values
+from amber2.losses import js_divergence, trusted_values
 from amber2.metrics import METRICS, MetricSpec
 from amber2.model.heads import FUSION, AmbER2Model, ModelConfig, input_stats
 from amber2.model.stacked import BranchLayout, StackedHeads
@@ -47,7 +48,7 @@ from amber2.training.results import DivergenceError, HeadResult, RunResult
 from amber2.training.selection import EpochSelector
 from amber2.training.splits import epoch_order
 
-__all__ = ["RunGrid", "SelectionUnit", "Split", "branch_plan", "train_ensemble"]
+__all__ = ["RunGrid", "SelectionUnit", "Split", "branch_plan", "device_selection_scores", "train_ensemble"]
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +265,36 @@ class _EpochBatches:
         return len(self.activity)
 
 
+#: Selection metrics scored where the predictions are: ``name -> square root of the divergence`` (the JS
+#: distance) or not. Per item the losses' JS (float64), then a masked mean over each group's validation items;
+#: it equals the numpy metric to ~1e-16. On the host the numpy metric took ~60-90 ms per epoch at IEMOCAP
+#: size (every branch of every group), time a GPU spends idle between epochs; other metrics run on the host.
+_DEVICE_METRICS: dict[str, bool] = {"js": True, "js_div": False}
+
+
+@torch.no_grad()
+def device_selection_scores(name: str, probs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    r"""A selection metric of every branch of every group, computed on the predictions' device.
+
+    :math:`\frac{1}{n_g} \sum_{i \le n_g} f(JS(y_{gi} \| p_{gki}))` with :math:`f` the square root (``js``) or the
+    identity (``js_div``), JS clipped to :math:`[0, \ln 2]` as the registry's metric does.
+
+    Args:
+        name: ``js`` or ``js_div`` (keys of ``_DEVICE_METRICS``).
+        probs: ``(G, K, L, C)`` predicted distributions (float64).
+        targets: ``(G, L, C)`` targets (padding rows finite).
+        mask: ``(G, L)`` bool, True for each group's real items.
+
+    Returns:
+        ``(G, K)`` scores.
+    """
+    item = js_divergence(targets.unsqueeze(1), probs).clamp(0.0, math.log(2.0))  # (G, K, L)
+    if _DEVICE_METRICS[name]:
+        item = item.sqrt()
+    w = mask.to(item.dtype).unsqueeze(1)
+    return (item * w).sum(dim=-1) / w.sum(dim=-1)
+
+
 @dataclass(frozen=True)
 class _Validation:
     """The validation items of every group and the selection metric that scores them."""
@@ -271,46 +302,79 @@ class _Validation:
     positions: _Positions
     targets: tuple[np.ndarray, ...]
     metric: MetricSpec
+    #: ``(G, L, C)`` float64 targets (padding rows repeat each group's first item) and ``(G, L)`` real-item mask,
+    #: on the device (for the metrics of ``_DEVICE_METRICS``).
+    targets_device: torch.Tensor
+    mask: torch.Tensor
 
     @classmethod
     def of(cls, data: LabeledSet, groups: Sequence[tuple[Split, int]], metric: MetricSpec,
            device: torch.device | str = "cpu") -> _Validation:
-        return cls(_Positions.of([sp.val for sp, _ in groups], device), tuple(data.Y[sp.val] for sp, _ in groups),
-                   metric)
+        positions = _Positions.of([sp.val for sp, _ in groups], device)
+        L = positions.idx.shape[1]
+        mask = torch.arange(L, device=device).unsqueeze(0) < torch.tensor(positions.counts, device=device).unsqueeze(1)
+        targets = torch.from_numpy(np.asarray(data.Y, dtype=np.float64)).to(device)[positions.idx]
+        return cls(positions, tuple(data.Y[sp.val] for sp, _ in groups), metric, targets, mask)
 
     def scores(self, model: StackedHeads, inputs: _Inputs, grid: RunGrid, run_active: np.ndarray,
                epoch: int, lr: float, precision: str = "fp32") -> dict[str, np.ndarray]:
         """Validation scores ``{head: (G, O)}`` of every active run (NaN for stopped runs).
 
-        The epoch's one read from the device: the validation probabilities, copied to the host in one
-        transfer per head; the metric and the selection run on the host.
+        The epoch's one read from the device. For the metrics of ``_DEVICE_METRICS`` (the default ``js``
+        among them) every branch's score and whether its predictions are finite, ``(G, K_h)`` per head, in
+        one transfer; for the others the validation probabilities, and the metric runs on the host with one
+        vectorised call per head and group. The selection runs on the host.
 
         Raises:
             DivergenceError: An active run's head predicts NaN or inf.
         """
-        probs = _predict(model, inputs, self.positions.idx, precision=precision)
-        scores = {h: np.full((grid.n_groups, grid.n_objectives), np.nan) for h in grid.heads}
+        table, finite = (self._device_table(model, inputs, grid, precision) if self.metric.name in _DEVICE_METRICS
+                         else self._host_table(model, inputs, grid, run_active, precision))
+        scores = {}
+        for h in grid.heads:
+            branch = np.asarray(grid.plan[h])
+            scores[h] = np.where(run_active, table[h][:, branch], np.nan)
         for g, (sp, seed) in enumerate(grid.groups):
-            n_v = self.positions.counts[g]
-            active = np.flatnonzero(run_active[g])
-            if not len(active):
-                continue
-            # Every branch of a head in one vectorised metric call (the metric cores take leading run axes):
-            # ~one call per head and group instead of one per run, the host's main cost per epoch on a GPU.
-            diverged = []
-            for i, h in enumerate(grid.heads):
-                p = probs[h][g, :, :n_v]  # (K_h, n_v, C)
-                finite = np.isfinite(p).all(axis=(1, 2))
-                with np.errstate(all="ignore"):  # a stopped run's branch may have diverged: never read
-                    values = np.asarray(self.metric.set_fn(self.targets[g], p), dtype=float).reshape(-1)
-                branch = np.asarray(grid.plan[h])[active]
-                scores[h][g, active] = values[branch]
-                diverged += [(int(o), i) for o in active[~finite[branch]]]
+            diverged = [(int(o), i) for i, h in enumerate(grid.heads)
+                        for o in np.flatnonzero(run_active[g] & ~finite[h][g, np.asarray(grid.plan[h])])]
             if diverged:  # the first run (then head) that diverged, in the order of the objectives
                 o, i = min(diverged)
                 raise DivergenceError(fold=sp.fold, seed=seed, objective=grid.objectives[o], head=grid.heads[i],
                                       epoch=epoch, lr=lr)
         return scores
+
+    def _device_table(self, model: StackedHeads, inputs: _Inputs, grid: RunGrid,
+                      precision: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Every branch's score and finiteness ``{head: (G, K_h)}``, computed on the device, read in one copy."""
+        probs = _predict_tensors(model, inputs, self.positions.idx, precision=precision)
+        values, finite = [], []
+        for h in grid.heads:
+            values.append(device_selection_scores(self.metric.name, probs[h], self.targets_device, self.mask))
+            finite.append((torch.isfinite(probs[h]).all(dim=-1) | ~self.mask.unsqueeze(1)).all(dim=-1))
+        both = torch.cat([torch.cat(values, dim=1), torch.cat(finite, dim=1).to(values[0].dtype)], dim=1).cpu().numpy()
+        sizes = [v.shape[1] for v in values]
+        cuts = np.cumsum([0, *sizes, *sizes])
+        parts = [both[:, cuts[j]:cuts[j + 1]] for j in range(2 * len(sizes))]
+        n = len(sizes)
+        return ({h: parts[j] for j, h in enumerate(grid.heads)},
+                {h: parts[n + j] > 0.5 for j, h in enumerate(grid.heads)})
+
+    def _host_table(self, model: StackedHeads, inputs: _Inputs, grid: RunGrid, run_active: np.ndarray,
+                    precision: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The same table from the registry's numpy metric: one vectorised call per head and group."""
+        probs = _predict(model, inputs, self.positions.idx, precision=precision)
+        table = {h: np.full((grid.n_groups, probs[h].shape[1]), np.nan) for h in grid.heads}
+        finite = {h: np.ones((grid.n_groups, probs[h].shape[1]), dtype=bool) for h in grid.heads}
+        for g in range(grid.n_groups):
+            if not run_active[g].any():
+                continue
+            n_v = self.positions.counts[g]
+            for h in grid.heads:
+                p = probs[h][g, :, :n_v]  # (K_h, n_v, C)
+                finite[h][g] = np.isfinite(p).all(axis=(1, 2))
+                with np.errstate(all="ignore"):  # a stopped run's branch may have diverged: never read
+                    table[h][g] = np.asarray(self.metric.set_fn(self.targets[g], p), dtype=float).reshape(-1)
+        return table, finite
 
 
 @dataclass
@@ -522,9 +586,9 @@ class _GroupNorm:
 
 
 @torch.no_grad()
-def _predict(model: StackedHeads, inputs: _Inputs, idx: torch.Tensor, chunk: int = 2048,
-             precision: str = "fp32") -> dict[str, np.ndarray]:
-    """Probabilities ``{head: (G, K_h, L, C)}`` of every branch on padded positions ``idx`` (G, L), on the host."""
+def _predict_tensors(model: StackedHeads, inputs: _Inputs, idx: torch.Tensor, chunk: int = 2048,
+                     precision: str = "fp32") -> dict[str, torch.Tensor]:
+    """Probabilities ``{head: (G, K_h, L, C)}`` (float64) of every branch on padded positions ``idx`` (G, L)."""
     parts: dict[str, list[torch.Tensor]] = {}
     for s in range(0, idx.shape[1], chunk):
         sub = idx[:, s:s + chunk]
@@ -532,7 +596,13 @@ def _predict(model: StackedHeads, inputs: _Inputs, idx: torch.Tensor, chunk: int
             out = model(inputs.norm({m: x[sub] for m, x in inputs.X.items()}))
         for h, v in out.items():
             parts.setdefault(h, []).append(torch.softmax(v.double(), dim=-1))
-    return {h: torch.cat(v, dim=2).cpu().numpy() for h, v in parts.items()}
+    return {h: torch.cat(v, dim=2) for h, v in parts.items()}
+
+
+def _predict(model: StackedHeads, inputs: _Inputs, idx: torch.Tensor, chunk: int = 2048,
+             precision: str = "fp32") -> dict[str, np.ndarray]:
+    """:func:`_predict_tensors`, on the host."""
+    return {h: v.cpu().numpy() for h, v in _predict_tensors(model, inputs, idx, chunk, precision).items()}
 
 
 def _collect(grid: RunGrid, model_config: ModelConfig, inputs: _Inputs, val: _Positions, test: _Positions,
