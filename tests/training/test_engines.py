@@ -165,3 +165,52 @@ def test_stopped_branches_never_reach_live_runs(small_set, monkeypatch, extra):
             assert a.heads[h].epoch == b.heads[h].epoch, (key, h)
             np.testing.assert_array_equal(a.heads[h].val_pred, b.heads[h].val_pred)
             np.testing.assert_array_equal(a.heads[h].test_pred, b.heads[h].test_pred)
+
+
+def _epoch_batches_reference(grid, epoch, batch_size, run_active, opt):
+    """The mini-batches of an epoch built step by step and group by group (the vectorised builder's reference)."""
+    from amber2.training.splits import epoch_order
+
+    B, G = batch_size, grid.n_groups
+    orders = [sp.train[epoch_order(len(sp.train), seed=s, fold=sp.fold, epoch=epoch)] for sp, s in grid.groups]
+    steps = max((len(sp.train) + B - 1) // B for sp, _ in grid.groups)
+    idx, w, host = np.zeros((steps, G, B), dtype=np.int64), np.zeros((steps, G, B), dtype=np.float32), []
+    for step in range(steps):
+        has_batch = np.zeros(G, dtype=bool)
+        for g, o in enumerate(orders):
+            b = o[step * B:(step + 1) * B]
+            idx[step, g] = np.pad(b if len(b) else o[:1], (0, B - max(len(b), 1)), mode="edge")
+            w[step, g, :len(b)] = 1.0
+            has_batch[g] = len(b) > 0
+        stepping = has_batch & run_active.any(axis=1)
+        host.append(opt.host_mask(grid.branch_activity(np.repeat(stepping[:, None], grid.n_objectives, axis=1))))
+    return idx, w, np.stack(host)
+
+
+@pytest.mark.parametrize("batch_size", [7, 16, 40])
+def test_epoch_batches_equal_the_step_by_step_reference(small_set, batch_size):
+    """Ragged groups (folds of different sizes), partial last batches, a group with every run stopped."""
+    from amber2.training import ensemble
+    from amber2.training.fit import model_config_for
+    from amber2.training.optim import StackedAdamW
+    from amber2.training.protocol import make_splits
+
+    folds = np.arange(len(small_set)) % 3
+    folds[:5] = 0  # fold sizes differ: groups run out of batches at different steps
+    cfg = load_config(None, [*TINY, "protocol.seeds=[0,1]", "protocol.grid={lambda_mai: [0.3, 0.7], kappa: [2.0]}",
+                             "protocol.baseline=cbce"])
+    mc = model_config_for(small_set, cfg.model)
+    objectives = [*grid_objectives(cfg), cfg.loss.model_copy(update={"kind": "cbce"})]
+    groups = [(sp, s) for sp in make_splits(small_set, folds, cfg) for s in cfg.protocol.seeds]
+    grid = ensemble.RunGrid.build(groups, objectives, mc)
+    opt = StackedAdamW(ensemble._initial_model(grid, mc))
+    active = np.ones((grid.n_groups, grid.n_objectives), dtype=bool)
+    active[1] = False  # every run of group 1 stopped
+    active[2, 0] = False
+    for epoch in (1, 2):
+        got = ensemble._EpochBatches.of(grid, epoch, batch_size, active, opt)
+        idx, w, host = _epoch_batches_reference(grid, epoch, batch_size, active, opt)
+        np.testing.assert_array_equal(got.positions.numpy(), idx)
+        np.testing.assert_array_equal(got.weights.numpy(), w)
+        np.testing.assert_array_equal(np.stack([m.host for m in got.activity]), host)
+        assert not w[-1].all()  # some group had no full last batch
