@@ -254,6 +254,10 @@ def modality_alignment(s: Tensor, experts: Sequence[Tensor], u: Tensor, *, js: J
     if not experts:
         return torch.zeros(broadcast_shape(s.shape[:-1], u.shape[:-1]), dtype=s.dtype, device=s.device)
     fn = _js_fn(js)
+    if all(p.shape == experts[0].shape for p in experts) and s.ndim <= experts[0].ndim:
+        # experts of one shape go through JS as one stacked tensor (one evaluation instead of M; the stacking
+        # axis is new to s, which has no more axes than the experts)
+        return (u * fn(s, torch.stack(list(experts))).movedim(0, -1)).sum(dim=-1)
     terms = [fn(s, p) for p in experts]
     shape = broadcast_shape(*(t.shape for t in terms), u.shape[:-1])
     stacked = torch.stack([torch.broadcast_to(t, shape) for t in terms], dim=-1)
@@ -492,11 +496,7 @@ def amber2_per_sample(
         else:
             u = expert_weights(D.detach() if opts.detach_weights else D, kappa)
         teachers = [p.detach() for p in expert_probs] if opts.detach_experts else expert_probs
-        if stack:  # sum_m u_m JS(s || p_m), the experts stacked on a leading axis
-            to_teachers = _js_fn(opts.js)(s, torch.stack(teachers)).movedim(0, -1)
-            mai_i = _times((u * to_teachers).sum(dim=-1), omega)
-        else:
-            mai_i = _times(modality_alignment(s, teachers, u, js=opts.js), omega)
+        mai_i = _times(modality_alignment(s, teachers, u, js=opts.js), omega)
     else:
         as_hyperparameter(kappa, "kappa", per_sample, s)  # validate even when unused
         D = s.new_zeros((*per_sample, 0))

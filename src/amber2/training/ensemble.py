@@ -342,13 +342,11 @@ class _Validation:
         """
         table, finite = (self._device_table(model, inputs, grid, precision) if self.metric.name in _DEVICE_METRICS
                          else self._host_table(model, inputs, grid, run_active, precision))
-        scores = {}
-        for h in grid.heads:
-            branch = np.asarray(grid.plan[h])
-            scores[h] = np.where(run_active, table[h][:, branch], np.nan)
+        branch = {h: np.asarray(grid.plan[h]) for h in grid.heads}  # (O,) branch of each objective
+        scores = {h: np.where(run_active, table[h][:, branch[h]], np.nan) for h in grid.heads}
         for g, (sp, seed) in enumerate(grid.groups):
             diverged = [(int(o), i) for i, h in enumerate(grid.heads)
-                        for o in np.flatnonzero(run_active[g] & ~finite[h][g, np.asarray(grid.plan[h])])]
+                        for o in np.flatnonzero(run_active[g] & ~finite[h][g, branch[h]])]
             if diverged:  # the first run (then head) that diverged, in the order of the objectives
                 o, i = min(diverged)
                 raise DivergenceError(fold=sp.fold, seed=seed, objective=grid.objectives[o], head=grid.heads[i],
@@ -359,17 +357,15 @@ class _Validation:
                       precision: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Every branch's score and finiteness ``{head: (G, K_h)}``, computed on the device, read in one copy."""
         probs = _predict_tensors(model, inputs, self.positions.idx, precision=precision)
-        values, finite = [], []
+        rows = []  # per head: (2, G, K_h), the scores and whether the branch's predictions are finite
         for h in grid.heads:
-            values.append(device_selection_scores(self.metric.name, probs[h], self.targets_device, self.mask))
-            finite.append((torch.isfinite(probs[h]).all(dim=-1) | ~self.mask.unsqueeze(1)).all(dim=-1))
-        both = torch.cat([torch.cat(values, dim=1), torch.cat(finite, dim=1).to(values[0].dtype)], dim=1).cpu().numpy()
-        sizes = [v.shape[1] for v in values]
-        cuts = np.cumsum([0, *sizes, *sizes])
-        parts = [both[:, cuts[j]:cuts[j + 1]] for j in range(2 * len(sizes))]
-        n = len(sizes)
-        return ({h: parts[j] for j, h in enumerate(grid.heads)},
-                {h: parts[n + j] > 0.5 for j, h in enumerate(grid.heads)})
+            score = device_selection_scores(self.metric.name, probs[h], self.targets_device, self.mask)
+            finite = (torch.isfinite(probs[h]).all(dim=-1) | ~self.mask.unsqueeze(1)).all(dim=-1)
+            rows.append(torch.stack([score, finite.to(score.dtype)]))
+        sizes = [r.shape[2] for r in rows]
+        parts = np.split(torch.cat(rows, dim=2).cpu().numpy(), np.cumsum(sizes)[:-1], axis=2)
+        return ({h: p[0] for h, p in zip(grid.heads, parts, strict=True)},
+                {h: p[1] > 0.5 for h, p in zip(grid.heads, parts, strict=True)})
 
     def _host_table(self, model: StackedHeads, inputs: _Inputs, grid: RunGrid, run_active: np.ndarray,
                     precision: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
