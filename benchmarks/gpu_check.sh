@@ -11,6 +11,10 @@
 # benchmarks save their JSON as they go (a step stopped at its limit leaves what it measured, marked
 # "complete": false); the exit status says whether all passed. Pick STEPS="tests train_protocol" (say) to
 # run some of them.
+# STEPS=suite runs the whole test suite there instead (not a default step: it needs a command of its own),
+# 8 pytest workers, with the CUDA build of torch the machine has, so every test that picks a device by
+# default picks the GPU. The packaged all-MiniLM-L6-v2 (an 84 MB wheel) does not travel: the tests that need
+# it skip (AMBER2_TESTS_WITHOUT_OFFLINE_MODEL=1, tests/conftest.py) and the log says how many.
 #
 # On a machine without network whose Python lacks some of amber2's dependencies, put their wheels in .whl/
 # first (`make gpu-wheels` downloads them for CPython 3.12, manylinux x86-64): they are installed into a
@@ -65,6 +69,11 @@ else
   step extract 240 $PY benchmarks/extract.py --iemocap --device "$DEVICE" --workdir /tmp/amber2-extract \
     --out "$OUT/extract.json"
 fi
+# pytest-xdist spreads the modules over workers where it is installed; else one process.
+workers=()
+$PY -c "import xdist" 2>/dev/null && workers=(-n "${SUITE_WORKERS:-8}" --dist loadfile)
+AMBER2_TESTS_WITHOUT_OFFLINE_MODEL=1 step suite 420 $PY -m pytest -q -p no:cacheprovider -rs "${workers[@]}" \
+  --junitxml "$OUT/suite.xml" tests
 if [ ${#failed[@]} -gt 0 ]; then
   echo "failed: ${failed[*]}"
   exit 1

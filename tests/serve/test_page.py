@@ -157,6 +157,7 @@ def test_a_missing_browser_is_a_skip_with_a_reason(monkeypatch):
 
 def test_a_missing_playwright_is_a_skip_with_a_reason(monkeypatch):
     real = importlib.util.find_spec
+    monkeypatch.setattr(sys.modules[__name__], "_chromium", lambda: "/usr/bin/chromium")  # found or not here
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "playwright" else real(name, *a))
     path, why = _fresh_browser_check()
     assert path is None and "playwright package is not installed" in why and "make browser-deps" in why

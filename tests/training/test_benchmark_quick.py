@@ -17,7 +17,7 @@ def test_train_protocol_quick(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     out = tmp_path / "bench.json"
-    res = mod.main(["--quick", "--threads", "1", "--out", str(out)])
+    res = mod.main(["--quick", "--threads", "1", "--device", "cpu", "--out", str(out)])  # fp32: 1e-5 below
     saved = json.loads(out.read_text())
     assert saved["runs"] == res["runs"] == 2 * 2 * 3
     assert saved["max_abs_diff"] <= 1e-5 and saved["max_abs_diff_test_metrics"] <= 1e-5

@@ -12,7 +12,9 @@ from amber2.training.protocol import grid_objectives, run_protocol
 
 from .conftest import TINY
 
-# Stated tolerance: same arithmetic up to float32 summation order (batched vs single matmuls).
+# Stated tolerance: same arithmetic up to float32 summation order (batched vs single matmuls). On the CPU in
+# fp32, passed explicitly: on a machine with a GPU the default is CUDA with tf32 matrix products (~1e-4;
+# tests/training/test_cuda.py checks the engines there).
 ATOL = 1e-5
 
 
@@ -36,8 +38,8 @@ def test_ensemble_equals_sequential(small_set, extra):
     folds = np.arange(len(small_set)) % 3
     common = [*TINY, "protocol.seeds=[0,1]", "optim.max_epochs=5",
               "protocol.grid={lambda_mai: [0.3, 0.7], kappa: [2.0, 8.0]}", *extra]
-    ens = run_protocol(small_set, folds, load_config(None, [*common, "protocol.engine=ensemble"]))
-    seq = run_protocol(small_set, folds, load_config(None, [*common, "protocol.engine=sequential"]))
+    ens = run_protocol(small_set, folds, load_config(None, [*common, "protocol.engine=ensemble"]), device="cpu")
+    seq = run_protocol(small_set, folds, load_config(None, [*common, "protocol.engine=sequential"]), device="cpu")
     a, b = _runs(ens), _runs(seq)
     assert a.keys() == b.keys() and len(a) == 3 * 2 * 5
     for key, ra in a.items():
@@ -61,12 +63,12 @@ def test_three_modalities_and_single_modality(small_set):
     three = make_set(n=150, dims=(("audio", 8), ("text", 6), ("video", 5)))
     folds = np.arange(150) % 3
     cfg = [*TINY, "protocol.seeds=[0]", "optim.max_epochs=3", "protocol.grid={lambda_mai: [0.5], kappa: [4.0]}"]
-    res = run_protocol(three, folds, load_config(None, cfg))
+    res = run_protocol(three, folds, load_config(None, cfg), device="cpu")
     assert {"amber2", "baseline_video", "amber2_video"} <= set(res.summary)
     one = three.select_modalities(["audio"])
-    res1 = run_protocol(one, folds, load_config(None, cfg))
+    res1 = run_protocol(one, folds, load_config(None, cfg), device="cpu")
     assert set(res1.summary) == {"amber2", "baseline_audio"}
-    seq = run_protocol(one, folds, load_config(None, [*cfg, "protocol.engine=sequential"]))
+    seq = run_protocol(one, folds, load_config(None, [*cfg, "protocol.engine=sequential"]), device="cpu")
     for key, r in _runs(res1).items():
         np.testing.assert_allclose(r.heads["audio"].test_pred, _runs(seq)[key].heads["audio"].test_pred, atol=ATOL)
 
@@ -93,7 +95,9 @@ def test_ensemble_keeps_loadable_states(small_set):
     mc = model_config_for(small_set, cfg.model)
     idx = np.arange(len(small_set))
     sp = Split(0, idx[:150], idx[150:200], idx[200:])
-    (run,) = train_ensemble(small_set, [(sp, 0)], [cfg.loss], model_config=mc, optim=cfg.optim, keep_state=True)
+    (run,) = train_ensemble(
+        small_set, [(sp, 0)], [cfg.loss], model_config=mc, optim=cfg.optim, keep_state=True, device="cpu"
+    )
     model = AmbER2Model(mc)
     model.load_state_dict(run.state)  # strict: every weight and buffer is there
     x = {m: torch.from_numpy(a[sp.test]) for m, a in small_set.X.items()}
@@ -116,7 +120,7 @@ def test_early_stopping_keeps_the_fused_update(small_set, monkeypatch):
     folds = np.arange(len(small_set)) % 3
     cfg = load_config(None, [*TINY, "protocol.seeds=[0,1]", "optim.max_epochs=12", "optim.patience=1", "optim.lr=0.05",
                              "protocol.grid={lambda_mai: [0.3, 0.7], kappa: [2.0, 8.0]}", "protocol.baseline=cbce"])
-    res = run_protocol(small_set, folds, cfg)
+    res = run_protocol(small_set, folds, cfg, device="cpu")
     by_group: dict = {}
     for r in res.runs:
         by_group.setdefault((r.fold, r.seed), set()).add(r.epochs_trained)
@@ -153,10 +157,10 @@ def test_stopped_branches_never_reach_live_runs(small_set, monkeypatch, extra):
     cfg = load_config(None, [*TINY, "protocol.seeds=[0,1]", "optim.max_epochs=8", "optim.patience=1", "optim.lr=0.05",
                              "protocol.grid={lambda_mai: [0.3, 0.7], kappa: [2.0, 8.0]}", "protocol.baseline=cbce",
                              *extra])
-    clean = _runs(run_protocol(small_set, folds, cfg))
+    clean = _runs(run_protocol(small_set, folds, cfg, device="cpu"))
     monkeypatch.setattr(ensemble._EpochBatches, "of", classmethod(batches))
     monkeypatch.setattr(ensemble, "_train_epoch", poisoned)
-    dirty = _runs(run_protocol(small_set, folds, cfg))
+    dirty = _runs(run_protocol(small_set, folds, cfg, device="cpu"))
     assert seen.get("poisoned", 0) > 0  # some branch belonged to stopped runs only while its group trained on
     for key, a in clean.items():
         b = dirty[key]

@@ -87,4 +87,7 @@ def test_masked_adamw_matches_torch_adamw_with_skipped_steps():
             full = refs[g][k].state_dict()
             for h in cfg.head_names:
                 for key, value in st.branch_state(h, k, g).items():
-                    torch.testing.assert_close(value, full[key], atol=1e-6, rtol=1e-5)
+                    # 25 Adam steps amplify rounding where a gradient is near 0 (fused vs torch's loop:
+                    # up to 2.1e-5 read with another CPU and torch); a step wrongly taken or skipped
+                    # moves weights by up to lr = 1e-2 (a reference that takes the skipped steps: 9e-2 off)
+                    torch.testing.assert_close(value, full[key], atol=1e-4, rtol=1e-3)
